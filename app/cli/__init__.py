@@ -1,0 +1,103 @@
+"""The command line: ``plan-runner``, a thin face over the core.
+
+With no command it opens the desktop app. Exit codes a script can rely on:
+0 queued, 2 bad input (nothing sent), 3 auth, 4 rejected, 5 the gateway answered
+with an error, 6 network (never sent), 7 unknown (may have been queued), 8 local
+setup (no token, no keyring, bad config).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from app import __version__
+from app.cli import profiles, run
+from app.cli.context import EXIT_INPUT, EXIT_SETUP, CliContext, fail
+from app.core.errors import InputError, PlanRunnerError
+
+EXIT_INTERNAL = 1
+
+# Each command module adds its subcommands through ``register(subparsers)``.
+COMMAND_MODULES = (run, profiles)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the parser of every command."""
+    parser = argparse.ArgumentParser(
+        prog="plan-runner",
+        description="Queue test plans on a test gateway, and see what it answered. "
+        "Without a command, opens the desktop app.",
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"plan-runner {__version__}"
+    )
+    parser.add_argument(
+        "--demo",
+        action="store_true",
+        help="open the app on a built-in demo gateway (nothing leaves this machine)",
+    )
+    parser.add_argument(
+        "--self-check",
+        action="store_true",
+        help="open the window, load the icons, reach the keyring, then exit",
+    )
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="log to stderr too"
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module in COMMAND_MODULES:
+        module.register(commands)
+    simulate = commands.add_parser(
+        "simulate",
+        help="serve the gateway simulator on loopback (for demos and tests)",
+        add_help=False,
+    )
+    simulate.add_argument("sim_args", nargs=argparse.REMAINDER)
+    simulate.set_defaults(handler=_simulate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit code."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list[:1] == ["simulate"]:
+        return _simulate_argv(args_list[1:])
+    parser = build_parser()
+    args = parser.parse_args(args_list)
+    if args.command is None:
+        from app.gui.main import run_app  # noqa: PLC0415 - only the GUI needs Qt
+
+        return run_app(demo=args.demo, self_check=args.self_check)
+    context = CliContext.from_environment(verbose=args.verbose)
+    try:
+        code: int = args.handler(args, context)
+    except InputError as error:
+        code = fail(str(error), EXIT_INPUT)
+    except PlanRunnerError as error:
+        code = fail(str(error), EXIT_SETUP)
+    except KeyboardInterrupt:
+        code = fail("Interrupted.", 130)
+    # The last resort: a message and the log, never a traceback.
+    except Exception as error:
+        logging.getLogger(__name__).exception("Unexpected error in %s", args.command)
+        code = fail(
+            f"An unexpected error stopped the command ({type(error).__name__}). "
+            f"Details are in the log: {context.paths.log_file}",
+            EXIT_INTERNAL,
+        )
+    finally:
+        context.close()
+    return code
+
+
+def _simulate(args: argparse.Namespace, context: CliContext) -> int:
+    return _simulate_argv(args.sim_args)
+
+
+def _simulate_argv(argv: list[str]) -> int:
+    from app.sim.server import main as simulator_main  # noqa: PLC0415
+
+    return simulator_main(argv)

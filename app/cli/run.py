@@ -1,0 +1,184 @@
+"""``plan-runner run``: queue a plan and say what the gateway answered."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from app.cli.context import CliContext, print_json, warn
+from app.core.contract import parse_id
+from app.core.errors import InputError, SetupError
+from app.core.outcome import Category, Outcome
+
+EXIT_CODES = {
+    Category.QUEUED: 0,
+    Category.AUTH: 3,
+    Category.REJECTED: 4,
+    Category.INVALID: 5,
+    Category.RATE_LIMITED: 5,
+    Category.REDIRECTED: 5,
+    Category.GATEWAY: 5,
+    Category.NETWORK: 6,
+    Category.UNKNOWN: 7,
+}
+
+_LABELS = {
+    Category.QUEUED: "QUEUED",
+    Category.REJECTED: "REJECTED",
+    Category.AUTH: "AUTH FAILED",
+    Category.INVALID: "INVALID",
+    Category.RATE_LIMITED: "RATE LIMITED",
+    Category.REDIRECTED: "REDIRECTED",
+    Category.GATEWAY: "GATEWAY ERROR",
+    Category.NETWORK: "NOT SENT",
+    Category.UNKNOWN: "UNKNOWN",
+}
+
+
+def register(commands: Any) -> None:
+    """Add the ``run`` command."""
+    parser = commands.add_parser(
+        "run",
+        help="queue a test plan",
+        description="Queue a test plan. The token comes from PLAN_RUNNER_TOKEN when "
+        "set, else from the keyring for the profile.",
+    )
+    parser.add_argument("--plan", required=True, metavar="ID", help="the plan ID")
+    parser.add_argument(
+        "--user", metavar="ID", help="the user ID (default: the profile's default user)"
+    )
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--profile", metavar="NAME", help="the profile to use")
+    where.add_argument(
+        "--gateway",
+        metavar="URL",
+        help="an ad-hoc gateway URL (the token must come from PLAN_RUNNER_TOKEN)",
+    )
+    parser.add_argument(
+        "--timeout", type=float, metavar="S", help="seconds to wait for the answer"
+    )
+    parser.add_argument(
+        "--allow-plain-http",
+        action="store_true",
+        help="with --gateway: allow sending the token over plain http to a remote host",
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.set_defaults(handler=run_command)
+
+
+def run_command(args: argparse.Namespace, context: CliContext) -> int:
+    """Queue the plan; print the outcome; return its exit code."""
+    plan_id = parse_id(args.plan, "plan")
+    user_id = parse_id(args.user, "user") if args.user is not None else None
+    if args.timeout is not None and not 1 <= args.timeout <= 600:
+        raise InputError("--timeout must be between 1 and 600 seconds.")
+    token = context.environment_token()
+    request = _request(args, context, plan_id, user_id, token)
+
+    from app.core.runner import Runner  # noqa: PLC0415
+
+    runner = Runner(context.redactor, history=context.history_or_none())
+    facts = _token_warning(request.token)
+    if facts:
+        warn(facts)
+    result = runner.run(request)
+    if result.history_problem:
+        warn(result.history_problem)
+    _print(result.outcome, args.json)
+    return EXIT_CODES[result.outcome.category]
+
+
+def _request(
+    args: argparse.Namespace,
+    context: CliContext,
+    plan_id: int,
+    user_id: int | None,
+    token: str | None,
+) -> Any:
+    from app.core.http import ClientSettings  # noqa: PLC0415
+    from app.core.runner import RunRequest  # noqa: PLC0415
+    from app.core.urls import parse_gateway_url  # noqa: PLC0415
+
+    if args.gateway is not None:
+        gateway = parse_gateway_url(args.gateway)
+        if token is None:
+            raise SetupError(
+                "With --gateway the token comes from the PLAN_RUNNER_TOKEN environment "
+                "variable, which is not set. Or use --profile."
+            )
+        if user_id is None:
+            raise InputError("With --gateway, --user is required.")
+        return RunRequest(
+            plan_id=plan_id,
+            user_id=user_id,
+            gateway=gateway,
+            token=token,
+            profile=None,
+            client=ClientSettings(read_timeout=args.timeout or 30.0),
+            allow_plain_http=args.allow_plain_http,
+        )
+    workspace = context.workspace
+    name = args.profile or _default_profile(workspace)
+    profile = workspace.profile(name)
+    if user_id is None:
+        if profile.default_user is None:
+            raise InputError(
+                f"Give --user: profile {name!r} has no default user (set one with "
+                f"`plan-runner profile add {name} --gateway URL --default-user ID`)."
+            )
+        user_id = profile.default_user
+    return workspace.run_request(
+        name, plan_id, user_id, token=token, read_timeout=args.timeout
+    )
+
+
+def _default_profile(workspace: Any) -> str:
+    profiles = workspace.profiles()
+    names = [p.name for p in profiles]
+    if workspace.settings.last_profile in names:
+        return str(workspace.settings.last_profile)
+    if len(names) == 1:
+        return str(names[0])
+    if not names:
+        raise SetupError(
+            "No profile exists yet. Add one with "
+            "`plan-runner profile add NAME --gateway URL`, or use --gateway."
+        )
+    raise InputError(f"Choose a profile with --profile ({', '.join(names)}).")
+
+
+def _token_warning(token: str) -> str | None:
+    from datetime import UTC, datetime  # noqa: PLC0415
+
+    from app.core.tokens import token_facts  # noqa: PLC0415
+
+    if not token.startswith("eyJ"):
+        return None
+    facts = token_facts(token)
+    now = datetime.now(UTC)
+    if facts.is_expired(now):
+        return (
+            f"the token {facts.expiry_words(now)}; the gateway will likely refuse it."
+        )
+    return None
+
+
+def _print(outcome: Outcome, as_json: bool) -> None:
+    if as_json:
+        print_json(outcome.to_dict())
+        return
+    status = (
+        "no answer" if outcome.http_status is None else f"HTTP {outcome.http_status}"
+    )
+    parts = [status]
+    if outcome.code is not None:
+        parts.append(f"code {outcome.code}")
+    if outcome.message:
+        parts.append(repr(outcome.message))
+    parts.append(f"{outcome.duration_ms} ms")
+    print(f"{_LABELS[outcome.category]}: {outcome.title}")
+    print(f"  {' · '.join(parts)}")
+    print(f"  plan {outcome.plan_id}, user {outcome.user_id} at {outcome.gateway_url}")
+    print(f"  Next: {outcome.advice}")
+    sys.stdout.flush()

@@ -1,0 +1,1 @@
+"""The domain and its I/O: everything Plan Runner does, without Qt."""

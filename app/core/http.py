@@ -1,0 +1,427 @@
+"""The HTTP side of a run: the one client factory, the one Authorization header.
+
+Everything that decides how Plan Runner talks to a gateway (TLS trust, proxy,
+timeouts, redirects, how much of an answer is read) is decided here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpcore
+import httpx
+
+from app.core.errors import SetupError
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 256 * 1024
+"""How much of an answer is read; the rest of a huge body is never downloaded."""
+
+USER_AGENT_PRODUCT = "PlanRunner"
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    """How to reach a gateway.
+
+    Attributes:
+        read_timeout: Seconds to wait for the gateway's answer; also bounds the
+            whole body read, so a slow trickle cannot hold a run for ever.
+        connect_timeout: Seconds to open the connection (TCP and TLS).
+        write_timeout: Seconds to send the request.
+        pool_timeout: Seconds to wait for a free connection.
+        extra_ca_file: A PEM file of CA certificates trusted on top of the
+            operating system's trust store (a company CA).
+        proxy: A proxy URL that overrides the environment's, or None.
+        trust_env: Whether ``HTTPS_PROXY``/``NO_PROXY`` and friends apply.
+        user_agent: The ``User-Agent`` header.
+    """
+
+    read_timeout: float = 30.0
+    connect_timeout: float = 10.0
+    write_timeout: float = 10.0
+    pool_timeout: float = 5.0
+    extra_ca_file: Path | None = None
+    proxy: str | None = None
+    trust_env: bool = True
+    user_agent: str = USER_AGENT_PRODUCT
+
+
+def tls_context(extra_ca_file: Path | None = None) -> ssl.SSLContext:
+    """Return a TLS context that trusts the OS trust store plus ``extra_ca_file``.
+
+    There is deliberately no way to turn verification off.
+
+    Raises:
+        SetupError: The extra CA file cannot be read.
+    """
+    import truststore  # noqa: PLC0415 - costs an import only when a client is built
+
+    context = truststore.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    if extra_ca_file is not None:
+        try:
+            context.load_verify_locations(cafile=str(extra_ca_file))
+        except (OSError, ssl.SSLError) as error:
+            raise SetupError(
+                f"The extra CA file {extra_ca_file} cannot be used: "
+                f"{getattr(error, 'strerror', None) or error}. "
+                "Check the path in the settings or the machine policy."
+            ) from None
+    return context
+
+
+def authorization_header(token: str) -> dict[str, str]:
+    """Return the ``Authorization`` header for ``token``: the only place it is built."""
+    return {"Authorization": f"Bearer {token}"}
+
+
+class Canceller:
+    """Aborts the connections of a client from another thread.
+
+    A blocked socket read does not notice that its client was closed; shutting the
+    socket down does wake it. The GUI uses this to quit cleanly mid-request.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._streams: set[_TrackedStream] = set()
+        self._cancelled = False
+
+    @property
+    def cancelled(self) -> bool:
+        """Whether :meth:`cancel` was called."""
+        return self._cancelled
+
+    def cancel(self) -> None:
+        """Abort every open connection now, and refuse new ones."""
+        with self._lock:
+            self._cancelled = True
+            streams = list(self._streams)
+        for stream in streams:
+            stream.abort()
+
+    def _track(self, stream: _TrackedStream) -> None:
+        with self._lock:
+            self._streams.add(stream)
+            cancelled = self._cancelled
+        if cancelled:
+            stream.abort()
+
+    def _forget(self, stream: _TrackedStream) -> None:
+        with self._lock:
+            self._streams.discard(stream)
+
+
+class _TrackedStream(httpcore.NetworkStream):
+    def __init__(self, inner: httpcore.NetworkStream, canceller: Canceller) -> None:
+        self._inner = inner
+        self._canceller = canceller
+        canceller._track(self)
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._inner.read(max_bytes, timeout)
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, timeout)
+
+    def close(self) -> None:
+        self._canceller._forget(self)
+        self._inner.close()
+
+    def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.NetworkStream:
+        self._canceller._forget(self)
+        inner = self._inner.start_tls(ssl_context, server_hostname, timeout)
+        return _TrackedStream(inner, self._canceller)
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+    def abort(self) -> None:
+        sock = self._inner.get_extra_info("socket")
+        if sock is None:
+            return
+        with contextlib.suppress(OSError):  # already closed: nothing to abort
+            sock.shutdown(socket.SHUT_RDWR)
+
+
+class _CancellableBackend(httpcore.SyncBackend):
+    def __init__(self, canceller: Canceller) -> None:
+        self._canceller = canceller
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Any = None,
+    ) -> httpcore.NetworkStream:
+        if self._canceller.cancelled:
+            raise httpcore.ConnectError("the run was cancelled before it connected")
+        stream = super().connect_tcp(host, port, timeout, local_address, socket_options)
+        return _TrackedStream(stream, self._canceller)
+
+
+def build_client(
+    settings: ClientSettings, canceller: Canceller | None = None
+) -> httpx.Client:
+    """Build the HTTP client for a gateway: the only place one is made.
+
+    TLS is verified against the OS trust store (plus the extra CA file), proxies
+    come from the settings or the environment, every timeout is explicit, and
+    redirects are never followed, so the token never goes to another origin.
+    A malformed proxy variable in the environment is logged and ignored.
+    """
+    options: dict[str, Any] = {
+        "verify": tls_context(settings.extra_ca_file),
+        "proxy": settings.proxy,
+        "timeout": httpx.Timeout(
+            connect=settings.connect_timeout,
+            read=settings.read_timeout,
+            write=settings.write_timeout,
+            pool=settings.pool_timeout,
+        ),
+        "follow_redirects": False,
+        "headers": {"User-Agent": settings.user_agent},
+    }
+    try:
+        client = httpx.Client(trust_env=settings.trust_env, **options)
+    except (ValueError, TypeError, httpx.InvalidURL) as error:
+        log.warning("Ignoring the proxy settings of the environment: %s", error)
+        client = httpx.Client(trust_env=False, **options)
+    if canceller is not None:
+        _make_cancellable(client, canceller)
+    return client
+
+
+def _make_cancellable(client: httpx.Client, canceller: Canceller) -> None:
+    # WORKAROUND: httpx offers no public way to give a connection pool its network
+    # backend; each pool (plain or proxy) keeps it in this attribute.
+    transports = [client._transport, *client._mounts.values()]
+    for transport in transports:
+        pool = getattr(transport, "_pool", None)
+        if pool is not None:
+            pool._network_backend = _CancellableBackend(canceller)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What the gateway sent back, as far as it was read.
+
+    Attributes:
+        status: The HTTP status.
+        headers: The response headers, names in lower case.
+        body: Up to :data:`MAX_BODY_BYTES` of the body.
+        truncated: The body was longer than what was read.
+        interrupted: Reading the body failed part-way (dropped, timed out).
+    """
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
+    truncated: bool = False
+    interrupted: str | None = None
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Why no answer came.
+
+    Attributes:
+        kind: ``dns``, ``connect``, ``connect_timeout``, ``tls``, ``proxy``,
+            ``pool_timeout``, ``write``, ``read_timeout``, ``dropped``,
+            ``cancelled`` or ``protocol``.
+        detail: A short, redacted description for support.
+        sent: Whether request bytes may have reached the gateway.
+    """
+
+    kind: str
+    detail: str
+    sent: bool
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """One request and what came of it.
+
+    Attributes:
+        answer: The answer, when the gateway sent a status line.
+        failure: Why there is no answer, otherwise.
+        attempts: How many connections were tried (a retry happens only when the
+            first one never opened).
+        elapsed_ms: Time from the first attempt to the end of the read.
+        request_headers: The headers sent, with the token redacted.
+    """
+
+    answer: Answer | None
+    failure: Failure | None
+    attempts: int
+    elapsed_ms: int
+    request_headers: dict[str, str] = field(default_factory=dict)
+
+
+def post_queue(
+    client: httpx.Client,
+    url: str,
+    body: bytes,
+    token: str,
+    *,
+    deadline_seconds: float,
+    canceller: Canceller | None = None,
+) -> Exchange:
+    """Send one run request and read a bounded part of the answer.
+
+    A connection that never opened is retried once; nothing is resent once bytes
+    may have reached the gateway.
+    """
+    headers = {"Content-Type": "application/json", "Accept": "application/json"}
+    headers.update(authorization_header(token))
+    shown_headers = {**headers, "Authorization": "Bearer [REDACTED]"}
+    started = time.monotonic()
+    attempts = 0
+    while True:
+        attempts += 1
+        try:
+            answer = _send_once(client, url, body, headers, started + deadline_seconds)
+        except httpx.HTTPError as error:
+            failure = classify_failure(error, canceller)
+            if not failure.sent and attempts == 1 and failure.kind in _RETRYABLE:
+                log.info(
+                    "Connection to the gateway failed (%s); trying once more",
+                    failure.kind,
+                )
+                continue
+            return Exchange(None, failure, attempts, _ms_since(started), shown_headers)
+        return Exchange(answer, None, attempts, _ms_since(started), shown_headers)
+
+
+_RETRYABLE = frozenset({"connect", "connect_timeout"})
+
+
+def _send_once(
+    client: httpx.Client,
+    url: str,
+    body: bytes,
+    headers: dict[str, str],
+    deadline: float,
+) -> Answer:
+    request = client.build_request("POST", url, content=body, headers=headers)
+    response = client.send(request, stream=True)
+    try:
+        status = response.status_code
+        response_headers = {k.lower(): v for k, v in response.headers.items()}
+        chunks: list[bytes] = []
+        size = 0
+        truncated = False
+        interrupted = None
+        try:
+            for chunk in _raw_chunks(response):
+                chunks.append(chunk)
+                size += len(chunk)
+                if size >= MAX_BODY_BYTES:
+                    truncated = True
+                    break
+                if time.monotonic() > deadline:
+                    interrupted = "the answer arrived too slowly and was cut off"
+                    break
+        except httpx.TransportError as error:
+            name = type(error).__name__
+            interrupted = f"the connection failed while reading the answer ({name})"
+        data = b"".join(chunks)[:MAX_BODY_BYTES]
+        return Answer(status, response_headers, data, truncated, interrupted)
+    finally:
+        response.close()
+
+
+def _raw_chunks(response: httpx.Response) -> Iterator[bytes]:
+    # Decoded bytes (gzip undone), a chunk at a time, so a huge body is never held.
+    yield from response.iter_bytes(chunk_size=16 * 1024)
+
+
+def classify_failure(
+    error: httpx.HTTPError, canceller: Canceller | None = None
+) -> Failure:
+    """Say what kind of failure ``error`` is, and whether bytes may have left."""
+    detail = _describe_error(error)
+    if canceller is not None and canceller.cancelled:
+        sent = not isinstance(error, httpx.ConnectError | httpx.ConnectTimeout)
+        return Failure("cancelled", "the run was cancelled (the app was closing)", sent)
+    if isinstance(error, httpx.ProxyError):
+        return Failure("proxy", detail, sent=False)
+    if isinstance(error, httpx.ConnectTimeout):
+        return Failure("connect_timeout", detail, sent=False)
+    if isinstance(error, httpx.ConnectError):
+        tls = _tls_reason(error)
+        if tls is not None:
+            return Failure("tls", tls, sent=False)
+        if _is_dns_error(error):
+            return Failure("dns", detail, sent=False)
+        return Failure("connect", detail, sent=False)
+    if isinstance(error, httpx.PoolTimeout):
+        return Failure("pool_timeout", detail, sent=False)
+    if isinstance(error, httpx.UnsupportedProtocol | httpx.InvalidURL):
+        return Failure("connect", detail, sent=False)
+    if isinstance(error, httpx.WriteTimeout | httpx.WriteError):
+        return Failure("write", detail, sent=True)
+    if isinstance(error, httpx.ReadTimeout):
+        return Failure("read_timeout", detail, sent=True)
+    if isinstance(error, httpx.RemoteProtocolError | httpx.ReadError):
+        return Failure("dropped", detail, sent=True)
+    return Failure("protocol", detail, sent=True)
+
+
+def _describe_error(error: BaseException) -> str:
+    text = str(error) or type(error).__name__
+    return text.splitlines()[0][:300]
+
+
+def _causes(error: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def _tls_reason(error: BaseException) -> str | None:
+    for cause in _causes(error):
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return f"certificate not trusted: {cause.verify_message or cause.reason}"
+        if isinstance(cause, ssl.SSLError):
+            return f"TLS handshake failed: {cause.reason or cause}"
+    text = str(error)
+    if "CERTIFICATE_VERIFY_FAILED" in text or "SSL" in text:
+        return f"TLS handshake failed: {text.splitlines()[0][:200]}"
+    return None
+
+
+def _is_dns_error(error: BaseException) -> bool:
+    for cause in _causes(error):
+        if isinstance(cause, socket.gaierror):
+            return True
+    text = str(error).lower()
+    return (
+        "name or service not known" in text
+        or "nodename nor servname" in text
+        or ("name resolution" in text)
+    )
+
+
+def _ms_since(started: float) -> int:
+    return round((time.monotonic() - started) * 1000)

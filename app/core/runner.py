@@ -1,0 +1,180 @@
+"""A run from start to finish: check, send once, decode, record."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Protocol
+
+import httpx
+
+from app.core.contract import QueueRequest
+from app.core.errors import SetupError
+from app.core.http import Canceller, ClientSettings, build_client, post_queue
+from app.core.outcome import Outcome, RunContext, decode
+from app.core.redact import Redactor
+from app.core.tokens import TokenFacts, token_facts
+from app.core.urls import GatewayUrl
+
+log = logging.getLogger(__name__)
+
+
+class HistoryRecorder(Protocol):
+    """Keeps a record of each run."""
+
+    def record(
+        self,
+        outcome: Outcome,
+        *,
+        plan_name: str | None = None,
+        user_name: str | None = None,
+    ) -> int:
+        """Store the outcome; return its row ID."""
+        ...
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """Everything one run needs.
+
+    Attributes:
+        plan_id, user_id: What to run, for whom.
+        gateway: Where to send it.
+        token: The bearer token.
+        profile: The profile's name, or None for an ad-hoc gateway.
+        client: How to connect.
+        allow_plain_http: The profile consents to plain http to a remote host.
+        plan_name, user_name: Catalogue names, kept in the history.
+    """
+
+    plan_id: int
+    user_id: int
+    gateway: GatewayUrl
+    token: str
+    profile: str | None
+    client: ClientSettings
+    allow_plain_http: bool = False
+    plan_name: str | None = None
+    user_name: str | None = None
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """An outcome, and whether recording it failed (which never changes it)."""
+
+    outcome: Outcome
+    history_problem: str | None = None
+
+
+def check_transport(gateway: GatewayUrl, allow_plain_http: bool) -> None:
+    """Refuse to send a token over plain http to another machine without consent.
+
+    Raises:
+        SetupError: The gateway is plain http on a remote host and the profile
+            has not allowed it.
+    """
+    if gateway.is_plain_http and not gateway.is_loopback and not allow_plain_http:
+        raise SetupError(
+            f"Plan Runner will not send your token unencrypted to {gateway.host}. "
+            "Use an https:// gateway URL, or allow plain http in the profile's "
+            "settings if this is a test gateway on a network you trust."
+        )
+
+
+class Runner:
+    """Sends runs and records them.
+
+    Args:
+        redactor: Learns each token, and removes it from everything kept.
+        history: Where outcomes are recorded, or None.
+        clock: The current time in UTC.
+        client_factory: Builds the HTTP client (tests give a mock transport).
+    """
+
+    def __init__(
+        self,
+        redactor: Redactor,
+        history: HistoryRecorder | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        client_factory: Callable[
+            [ClientSettings, Canceller | None], httpx.Client
+        ] = build_client,
+    ) -> None:
+        self._redactor = redactor
+        self._history = history
+        self._clock = clock
+        self._client_factory = client_factory
+
+    def context(
+        self, request: RunRequest, facts: TokenFacts | None = None
+    ) -> RunContext:
+        """Return the context outcomes of ``request`` are worded with."""
+        now = self._clock()
+        facts = facts or token_facts(request.token)
+        return RunContext(
+            plan_id=request.plan_id,
+            user_id=request.user_id,
+            queue_url=request.gateway.queue_url,
+            host=request.gateway.host,
+            profile=request.profile,
+            started_at=now,
+            read_timeout=request.client.read_timeout,
+            token_expiry=facts.expiry_words(now) if facts.expires_at else None,
+            token_expired=facts.is_expired(now),
+            token_fingerprint=facts.fingerprint,
+        )
+
+    def run(self, request: RunRequest, canceller: Canceller | None = None) -> RunResult:
+        """Send the run once and return its outcome, recorded in the history.
+
+        Raises:
+            SetupError: The run cannot be sent safely (nothing was sent).
+        """
+        self._redactor.add(request.token)
+        check_transport(request.gateway, request.allow_plain_http)
+        body = QueueRequest(plan_id=request.plan_id, user_id=request.user_id).body()
+        context = self.context(request)
+        log.info(
+            "Run: plan %s, user %s, profile %s, %s",
+            request.plan_id,
+            request.user_id,
+            request.profile,
+            request.gateway.queue_url,
+        )
+        client = self._client_factory(request.client, canceller)
+        with client:
+            exchange = post_queue(
+                client,
+                request.gateway.queue_url,
+                body,
+                request.token,
+                deadline_seconds=request.client.read_timeout,
+                canceller=canceller,
+            )
+        outcome = decode(exchange, context, self._redactor.redact)
+        log.info(
+            "Outcome: %s (HTTP %s, code %s) in %s ms",
+            outcome.category.value,
+            outcome.http_status,
+            outcome.code,
+            outcome.duration_ms,
+        )
+        return RunResult(outcome, self.record(outcome, request))
+
+    def record(self, outcome: Outcome, request: RunRequest | None = None) -> str | None:
+        """Record an outcome; return a problem to show if that failed."""
+        if self._history is None:
+            return None
+        # A failed history write is reported beside the outcome, never instead of it.
+        try:
+            self._history.record(
+                outcome,
+                plan_name=request.plan_name if request else None,
+                user_name=request.user_name if request else None,
+            )
+        except Exception as error:
+            log.exception("Could not record the run in the history")
+            return f"The run could not be saved in the history: {error}"
+        return None

@@ -1,0 +1,320 @@
+"""The workspace: the user's profiles, their secrets and IT's policy, together.
+
+Both faces (GUI and command line) manage profiles and prepare runs through this
+one class, so a rule such as "a locked field is refused" lives in one place.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+from app.core.errors import InputError, KeyringError, SetupError
+from app.core.http import ClientSettings
+from app.core.paths import AppPaths
+from app.core.redact import Redactor
+from app.core.runner import RunRequest
+from app.core.secrets import (
+    Connection,
+    KeyringStore,
+    SecretStore,
+    SessionStore,
+    usable_backend,
+)
+from app.core.settings import (
+    CatalogueEntry,
+    Policy,
+    Profile,
+    Settings,
+    SettingsStore,
+    check_unlocked,
+    effective_profiles,
+    load_policy,
+    validate_profile_name,
+)
+from app.core.tokens import clean_token
+from app.core.urls import GatewayUrl, parse_gateway_url
+
+log = logging.getLogger(__name__)
+
+
+def open_secret_store(
+    redactor: Redactor, backend_loader: Callable[[], object] = usable_backend
+) -> SecretStore:
+    """Return the keyring store, or a session-only store that says why."""
+    try:
+        return KeyringStore(backend_loader(), redactor)
+    except KeyringError as error:
+        log.warning("Secrets are kept for this session only: %s", error)
+        return SessionStore(redactor, str(error))
+
+
+class Workspace:
+    """Profiles, connections and policy.
+
+    Args:
+        settings_store: The user's settings file.
+        secrets: Where gateway URLs and tokens are kept.
+        policy: IT's machine policy (possibly empty).
+        redactor: Learns every token the workspace sees.
+    """
+
+    def __init__(
+        self,
+        settings_store: SettingsStore,
+        secrets: SecretStore,
+        policy: Policy,
+        redactor: Redactor,
+        policy_problem: str | None = None,
+    ) -> None:
+        self.settings_store = settings_store
+        self.secrets = secrets
+        self.policy = policy
+        self.policy_problem = policy_problem
+        self.redactor = redactor
+        self.settings: Settings = settings_store.load()
+
+    @classmethod
+    def open(
+        cls, paths: AppPaths, redactor: Redactor, secrets: SecretStore
+    ) -> Workspace:
+        """Open the workspace of ``paths`` with the given secret store."""
+        policy, problem = load_policy(paths.policy_file)
+        return cls(
+            SettingsStore(paths.settings_file), secrets, policy, redactor, problem
+        )
+
+    @property
+    def problems(self) -> list[str]:
+        """Problems to show: an unreadable settings file, a broken policy."""
+        found = [self.settings_store.load_problem, self.policy_problem]
+        return [problem for problem in found if problem]
+
+    def profiles(self) -> list[Profile]:
+        """Return every profile: IT's presets first, then the user's."""
+        return effective_profiles(self.settings, self.policy)
+
+    def profile(self, name: str) -> Profile:
+        """Return the profile called ``name``.
+
+        Raises:
+            InputError: There is no such profile.
+        """
+        for profile in self.profiles():
+            if profile.name == name:
+                return profile
+        known = ", ".join(p.name for p in self.profiles()) or "none yet"
+        raise InputError(f"There is no profile called {name!r} (profiles: {known}).")
+
+    def is_preset(self, name: str) -> bool:
+        """Whether IT's policy presets the profile called ``name``."""
+        return self.policy.profile(name) is not None
+
+    def is_locked(self, field: str, profile: str | None = None) -> bool:
+        """Whether the policy locks ``field`` (of the preset ``profile``)."""
+        try:
+            check_unlocked(self.policy, field, profile)
+        except SetupError:
+            return True
+        return False
+
+    def connection(self, name: str) -> Connection:
+        """Return the profile's gateway URL and token.
+
+        A preset's gateway URL comes from the policy unless the user may change it
+        and has. Raises :class:`KeyringError` when the keyring fails.
+        """
+        stored = self.secrets.load(name)
+        preset = self.policy.profile(name)
+        if (
+            preset is not None
+            and preset.gateway_url
+            and (self.is_locked("gateway_url", name) or not stored.gateway_url)
+        ):
+            return Connection(preset.gateway_url, stored.token)
+        return stored
+
+    def gateway(self, name: str) -> GatewayUrl:
+        """Return the profile's validated gateway URL.
+
+        Raises:
+            SetupError: The profile has no gateway URL, or an invalid one.
+        """
+        url = self.connection(name).gateway_url
+        if not url:
+            raise SetupError(
+                f"Profile {name!r} has no gateway URL. Set one in Settings or with "
+                f"`plan-runner profile add {name} --gateway URL`."
+            )
+        try:
+            return parse_gateway_url(url)
+        except InputError as error:
+            raise SetupError(
+                f"Profile {name!r} has an invalid gateway URL: {error}"
+            ) from None
+
+    def save_profile(
+        self,
+        profile: Profile,
+        *,
+        gateway_url: str | None = None,
+        token: str | None = None,
+        replace_name: str | None = None,
+    ) -> None:
+        """Add or update a profile; its URL and token go to the secret store.
+
+        ``gateway_url`` and ``token`` are validated first; None keeps what is
+        stored. ``replace_name`` renames an existing profile.
+
+        Raises:
+            InputError: A value is invalid. PolicyLockedError: a locked field
+            would change. KeyringError: the secrets could not be saved.
+        """
+        name = validate_profile_name(profile.name)
+        old_name = replace_name or name
+        if old_name != name and any(p.name == name for p in self.profiles()):
+            raise InputError(f"A profile called {name!r} exists already.")
+        url = parse_gateway_url(gateway_url).base if gateway_url is not None else None
+        clean = clean_token(token) if token is not None else None
+        self._refuse_locked_changes(old_name, profile, url)
+
+        stored = (
+            self.secrets.load(old_name)
+            if self.secrets_exist(old_name)
+            else Connection()
+        )
+        connection = Connection(
+            gateway_url=url if url is not None else stored.gateway_url,
+            token=clean if clean is not None else stored.token,
+        )
+        if connection != stored or old_name != name:
+            self.secrets.save(name, connection)
+            if old_name != name:
+                self.secrets.delete(old_name)
+
+        profiles = [p for p in self.settings.profiles if p.name not in (old_name, name)]
+        profiles.append(profile.model_copy(update={"name": name}))
+        self._save_settings(self.settings.model_copy(update={"profiles": profiles}))
+
+    def secrets_exist(self, name: str) -> bool:
+        """Whether anything is stored for the profile (errors count as no)."""
+        try:
+            stored = self.secrets.load(name)
+        except KeyringError:
+            return False
+        return stored != Connection()
+
+    def remove_profile(self, name: str) -> None:
+        """Remove a user profile, its URL and its token.
+
+        Raises:
+            InputError: There is no such profile. PolicyLockedError: IT presets it.
+        """
+        if self.is_preset(name):
+            check_unlocked(self.policy, "profiles")
+        if not any(p.name == name for p in self.profiles()):
+            raise InputError(f"There is no profile called {name!r}.")
+        self.secrets.delete(name)
+        profiles = [p for p in self.settings.profiles if p.name != name]
+        self._save_settings(self.settings.model_copy(update={"profiles": profiles}))
+
+    def set_token(self, name: str, raw_token: str) -> str:
+        """Clean and store the profile's token; return the cleaned token."""
+        self.profile(name)
+        token = clean_token(raw_token)
+        stored = self.secrets.load(name)
+        self.secrets.save(name, Connection(stored.gateway_url, token))
+        return token
+
+    def clear_token(self, name: str) -> None:
+        """Forget the profile's token, keeping its gateway URL."""
+        self.profile(name)
+        stored = self.secrets.load(name)
+        if stored.gateway_url:
+            self.secrets.save(name, Connection(stored.gateway_url, None))
+        else:
+            self.secrets.delete(name)
+
+    def remember_last_profile(self, name: str) -> None:
+        """Remember the profile used last, for the next start."""
+        if self.settings.last_profile != name:
+            self._save_settings(self.settings.model_copy(update={"last_profile": name}))
+
+    def client_settings(
+        self, profile: Profile, read_timeout: float | None = None
+    ) -> ClientSettings:
+        """Return how to connect for ``profile``: its timeout, proxy and extra CA."""
+        extra_ca = (
+            profile.extra_ca_file
+            or self.policy.extra_ca_file
+            or self.settings.extra_ca_file
+        )
+        if self.policy.is_locked("extra_ca_file") and self.policy.extra_ca_file:
+            extra_ca = self.policy.extra_ca_file
+        proxy = profile.proxy or self.policy.proxy or self.settings.proxy
+        if self.policy.is_locked("proxy") and self.policy.proxy:
+            proxy = self.policy.proxy
+        return ClientSettings(
+            read_timeout=read_timeout or profile.read_timeout,
+            extra_ca_file=Path(extra_ca).expanduser() if extra_ca else None,
+            proxy=proxy or None,
+        )
+
+    def run_request(
+        self,
+        name: str,
+        plan_id: int,
+        user_id: int,
+        *,
+        token: str | None = None,
+        read_timeout: float | None = None,
+    ) -> RunRequest:
+        """Prepare a run on the profile called ``name``.
+
+        ``token`` overrides the stored one (``PLAN_RUNNER_TOKEN`` in CI jobs).
+
+        Raises:
+            SetupError: No gateway URL or no token. KeyringError: the keyring failed.
+        """
+        profile = self.profile(name)
+        gateway = self.gateway(name)
+        if token is None:
+            token = self.connection(name).token
+        if not token:
+            raise SetupError(
+                f"No token is stored for profile {name!r}. Set one in Settings, or "
+                f"run `plan-runner token set --profile {name}` and paste it."
+            )
+        return RunRequest(
+            plan_id=plan_id,
+            user_id=user_id,
+            gateway=gateway,
+            token=token,
+            profile=name,
+            client=self.client_settings(profile, read_timeout),
+            allow_plain_http=profile.allow_plain_http,
+            plan_name=_catalogue_name(profile.plans, plan_id),
+            user_name=_catalogue_name(profile.users, user_id),
+        )
+
+    def _refuse_locked_changes(
+        self, name: str, profile: Profile, url: str | None
+    ) -> None:
+        preset = self.policy.profile(name)
+        if preset is None:
+            return
+        if url is not None and preset.gateway_url and url != preset.gateway_url:
+            check_unlocked(self.policy, "gateway_url", name)
+        current = next(p for p in self.profiles() if p.name == name)
+        for field in Profile.model_fields:
+            if getattr(current, field) != getattr(profile, field):
+                check_unlocked(self.policy, field, name)
+
+    def _save_settings(self, settings: Settings) -> None:
+        self.settings_store.save(settings)
+        self.settings = settings
+
+
+def _catalogue_name(entries: list[CatalogueEntry], entry_id: int) -> str | None:
+    return next((e.name for e in entries if e.id == entry_id and e.name), None)

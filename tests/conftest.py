@@ -1,0 +1,55 @@
+"""Fixtures shared by every test layer."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from keyring.backend import KeyringBackend
+
+from app.core.redact import Redactor
+from app.core.secrets import KeyringStore
+from app.sim import Simulator
+
+
+class MemoryKeyring(KeyringBackend):
+    """A keyring backend in a dict: for unit tests only."""
+
+    priority = 1  # type: ignore[assignment]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entries: dict[tuple[str, str], str] = {}
+
+    def get_password(self, service: str, username: str) -> str | None:
+        return self.entries.get((service, username))
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self.entries[(service, username)] = password
+
+    def delete_password(self, service: str, username: str) -> None:
+        from keyring.errors import PasswordDeleteError
+
+        if self.entries.pop((service, username), None) is None:
+            raise PasswordDeleteError(username)
+
+
+@pytest.fixture
+def redactor() -> Redactor:
+    return Redactor()
+
+
+@pytest.fixture
+def memory_keyring() -> MemoryKeyring:
+    return MemoryKeyring()
+
+
+@pytest.fixture
+def keyring_store(memory_keyring: MemoryKeyring, redactor: Redactor) -> KeyringStore:
+    return KeyringStore(memory_keyring, redactor)
+
+
+@pytest.fixture
+def simulator() -> Iterator[Simulator]:
+    with Simulator(slow_seconds=0.5) as sim:
+        yield sim

@@ -1,0 +1,63 @@
+import pytest
+
+from app.core.errors import InputError
+from app.core.urls import parse_gateway_url
+
+
+@pytest.mark.parametrize(
+    ("text", "queue_url"),
+    [
+        ("https://gw.example.test", "https://gw.example.test/queue"),
+        ("https://gw.example.test/", "https://gw.example.test/queue"),
+        ("https://gw.example.test/api/v2", "https://gw.example.test/api/v2/queue"),
+        ("https://gw.example.test/api/v2/", "https://gw.example.test/api/v2/queue"),
+        ("https://gw.example.test/api/v2///", "https://gw.example.test/api/v2/queue"),
+        (
+            "https://gw.example.test/api/v2/queue",
+            "https://gw.example.test/api/v2/queue",
+        ),
+        ("https://gw.example.test/queue/", "https://gw.example.test/queue"),
+        (
+            "  HTTPS://GW.Example.TEST:8443/Api ",
+            "https://gw.example.test:8443/Api/queue",
+        ),
+        ("http://127.0.0.1:8080", "http://127.0.0.1:8080/queue"),
+        ("http://[::1]:8080/x", "http://[::1]:8080/x/queue"),
+    ],
+)
+def test_gateway_urls_lead_to_exactly_one_queue(text, queue_url):
+    assert parse_gateway_url(text).queue_url == queue_url
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "Enter the gateway URL"),
+        ("gw.example.test", "needs a scheme"),
+        ("gw.example.test/api", "needs a scheme"),
+        ("ftp://gw.example.test", "https:// or http://"),
+        ("https://", "no host"),
+        ("https://gw.example.test:99999", "not valid"),
+        ("https://user:pw@gw.example.test", "user name and password"),
+        ("https://gw.example.test/a?b=1", r"'\?…'"),
+        ("https://gw.exa mple.test", "spaces"),
+        ("https://gw.example.test\n/x", "spaces"),
+    ],
+)
+def test_unusable_gateway_urls_say_what_to_fix(text, message):
+    with pytest.raises(InputError, match=message):
+        parse_gateway_url(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "loopback"),
+    [
+        ("http://localhost:1", True),
+        ("http://127.0.0.5", True),
+        ("http://[::1]", True),
+        ("http://gw.example.test", False),
+        ("http://10.0.0.1", False),
+    ],
+)
+def test_loopback_hosts_are_recognised(text, loopback):
+    assert parse_gateway_url(text).is_loopback is loopback
