@@ -15,7 +15,9 @@ from app.sim import Simulator
 class MemoryKeyring(KeyringBackend):
     """A keyring backend in a dict: for unit tests only."""
 
-    priority = 1  # type: ignore[assignment]
+    # Priority 0 keeps keyring's own discovery (and its chainer) from ever picking
+    # this backend: tests construct it directly.
+    priority = 0  # type: ignore[assignment]
 
     def __init__(self) -> None:
         super().__init__()

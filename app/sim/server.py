@@ -894,6 +894,11 @@ class _Server(http.server.ThreadingHTTPServer):
             daemon=self.daemon_threads,
         )
         with self._connections_lock:
+            # A thread stays listed until it has ended, so stop() can join it; the
+            # ones that ended are dropped here.
+            self._connection_threads = {
+                listed for listed in self._connection_threads if listed.is_alive()
+            }
             self._connection_threads.add(thread)
             self._connection_sockets.add(request)
         thread.start()
@@ -916,7 +921,6 @@ class _Server(http.server.ThreadingHTTPServer):
             logger.exception("Unexpected error answering %s", client_address[0])
         finally:
             with self._connections_lock:
-                self._connection_threads.discard(threading.current_thread())
                 self._connection_sockets.discard(request)
                 if connection is not None:
                     self._connection_sockets.discard(connection)

@@ -1,0 +1,992 @@
+"""The history of runs: one SQLite file that every face of the app writes to.
+
+Each run attempt becomes one row. The file lives in the user's data folder and may
+be written at the same time by two app windows and the command line, so every
+write is a short ``BEGIN IMMEDIATE`` transaction that waits for the others rather
+than failing. The schema is versioned with ``PRAGMA user_version``; a file from a
+newer Plan Runner is left alone, and a damaged file is moved aside so that the
+app keeps working.
+
+Times are stored as integer milliseconds since the Unix epoch, in UTC: exact,
+compact and ordered. IDs are stored as SQLite integers (signed 64 bits), which
+hold every ID the gateway accepts.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TextIO, TypeVar
+
+from app import __version__
+from app.core.errors import HistoryError, InputError
+from app.core.outcome import Category, Outcome
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 2
+"""The version of the file this code writes; older files are migrated to it."""
+
+BUSY_TIMEOUT_S = 10.0
+"""How long SQLite itself waits for another writer before reporting it busy."""
+
+WRITE_PATIENCE_S = 30.0
+"""How long a write keeps retrying while other writers hold the file."""
+
+PAGE_LIMIT_MAX = 10_000
+
+Cursor = tuple[int, int]
+"""Where a page ends: ``(started_at in epoch milliseconds, row id)``; see
+:attr:`HistoryRow.cursor`."""
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
+_T = TypeVar("_T")
+
+# Version 2 as created from scratch. ``code`` has no declared type on purpose: a
+# column without affinity stores what it is given, so an application code too
+# large for 64 bits can be kept exactly as its digits instead of becoming a float.
+_CREATE_V2 = (
+    """
+    CREATE TABLE runs (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        started_at INTEGER NOT NULL,
+        finished_at INTEGER NOT NULL,
+        profile TEXT,
+        gateway_url TEXT NOT NULL,
+        plan_id INTEGER NOT NULL,
+        user_id INTEGER NOT NULL,
+        outcome TEXT NOT NULL,
+        http_status INTEGER,
+        code,
+        message TEXT,
+        title TEXT NOT NULL,
+        advice TEXT NOT NULL,
+        duration_ms INTEGER NOT NULL,
+        plan_name TEXT,
+        user_name TEXT,
+        app_version TEXT,
+        facts TEXT NOT NULL DEFAULT '{}'
+    )
+    """,
+)
+
+# Every index ends in started_at so that a filtered page is read newest first
+# straight from the index; SQLite appends the row id to each index entry, which
+# makes (…, started_at, id) the order of the keyset pagination.
+_INDEXES_V2 = (
+    "CREATE INDEX runs_by_time ON runs (started_at DESC, id DESC)",
+    "CREATE INDEX runs_by_plan ON runs (plan_id, started_at)",
+    "CREATE INDEX runs_by_user ON runs (user_id, started_at)",
+    "CREATE INDEX runs_by_outcome ON runs (outcome, started_at)",
+    "CREATE INDEX runs_by_profile ON runs (profile, started_at)",
+)
+
+# Migrations: the statements that take a file from version N to N + 1. Version 1
+# had the run itself (times, profile, gateway, IDs, outcome, status, code,
+# message, title, advice, duration) and one index on started_at.
+_MIGRATIONS: dict[int, tuple[str, ...]] = {
+    1: (
+        "ALTER TABLE runs ADD COLUMN plan_name TEXT",
+        "ALTER TABLE runs ADD COLUMN user_name TEXT",
+        "ALTER TABLE runs ADD COLUMN app_version TEXT",
+        "ALTER TABLE runs ADD COLUMN facts TEXT NOT NULL DEFAULT '{}'",
+        "DROP INDEX IF EXISTS runs_started",
+        *_INDEXES_V2,
+    ),
+}
+
+_COLUMNS = (
+    "id, started_at, finished_at, profile, gateway_url, plan_id, plan_name, "
+    "user_id, user_name, outcome, http_status, code, message, title, advice, "
+    "duration_ms, app_version, facts"
+)
+_TEXT_COLUMNS = ("title", "message", "plan_name", "user_name", "gateway_url")
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
+@dataclass(frozen=True)
+class HistoryFilter:
+    """Which runs to show; every field left as None matches everything.
+
+    Attributes:
+        profile: The profile's name, exactly.
+        plan_id: The plan ID.
+        user_id: The user ID.
+        outcome: A :class:`Category` or its value (``"queued"``, ``"auth"`` …).
+        text: Words to find in the title, message, plan or user name, or gateway
+            URL (case-insensitive for ASCII letters).
+        since: Runs started at or after this time. A naive time is local time.
+        until: Runs started before this time. A naive time is local time.
+    """
+
+    profile: str | None = None
+    plan_id: int | None = None
+    user_id: int | None = None
+    outcome: Category | str | None = None
+    text: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def __post_init__(self) -> None:
+        """Check the outcome's name, so that a typo is an error, not no rows."""
+        if self.outcome is not None and not isinstance(self.outcome, Category):
+            try:
+                object.__setattr__(self, "outcome", Category(self.outcome))
+            except ValueError:
+                names = ", ".join(category.value for category in Category)
+                raise InputError(
+                    f"Unknown outcome {self.outcome!r}; use one of: {names}."
+                ) from None
+
+
+@dataclass(frozen=True)
+class HistoryRow:
+    """One recorded run.
+
+    Attributes:
+        id: The row's ID in the history.
+        started_at: When the run started (aware, UTC).
+        finished_at: When its outcome was recorded (aware, UTC).
+        profile: The profile's name, or None for an ad-hoc gateway.
+        gateway_url: Where the request went.
+        plan_id, plan_name: The plan, and its catalogue name at the time.
+        user_id, user_name: The user, and its catalogue name at the time.
+        outcome: See :class:`~app.core.outcome.Category`.
+        http_status: The HTTP status, when an answer came.
+        code: The application code, when the answer had one.
+        message: The gateway's message, as sent.
+        title: The one-line verdict.
+        advice: What to do next.
+        duration_ms: How long the run took.
+        app_version: The Plan Runner version that made the run.
+        facts: Facts for diagnosis, already redacted.
+    """
+
+    id: int
+    started_at: datetime
+    finished_at: datetime
+    profile: str | None
+    gateway_url: str
+    plan_id: int
+    plan_name: str | None
+    user_id: int
+    user_name: str | None
+    outcome: Category
+    http_status: int | None
+    code: int | None
+    message: str | None
+    title: str
+    advice: str
+    duration_ms: int
+    app_version: str | None
+    facts: dict[str, str]
+
+    @property
+    def cursor(self) -> Cursor:
+        """Return the keyset position of this row, for ``page(before=...)``."""
+        return (to_epoch_ms(self.started_at), self.id)
+
+    def summary(self) -> str:
+        """Return a short plain-text summary to paste into a chat or a ticket."""
+        status = "no answer" if self.http_status is None else f"HTTP {self.http_status}"
+        code = "" if self.code is None else f", code {self.code}"
+        message = "" if not self.message else f" ({self.message})"
+        local = self.started_at.astimezone().isoformat(sep=" ", timespec="seconds")
+        return "\n".join(
+            [
+                self.title,
+                f"Plan {_named(self.plan_id, self.plan_name)}, "
+                f"user {_named(self.user_id, self.user_name)}, "
+                f"profile {self.profile or '(none)'}, {self.gateway_url}",
+                f"Outcome: {self.outcome.value}; {status}{code}{message}; "
+                f"{self.duration_ms} ms; started {local}",
+                f"Next: {self.advice}",
+                f"Plan Runner {self.app_version or 'unknown version'}, "
+                f"history entry {self.id}",
+            ]
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the row as plain JSON-ready data; IDs stay integers."""
+        return {
+            "id": self.id,
+            "started_at": self.started_at.isoformat(timespec="milliseconds"),
+            "finished_at": self.finished_at.isoformat(timespec="milliseconds"),
+            "profile": self.profile,
+            "gateway_url": self.gateway_url,
+            "plan_id": self.plan_id,
+            "plan_name": self.plan_name,
+            "user_id": self.user_id,
+            "user_name": self.user_name,
+            "outcome": self.outcome.value,
+            "http_status": self.http_status,
+            "code": self.code,
+            "message": self.message,
+            "title": self.title,
+            "advice": self.advice,
+            "duration_ms": self.duration_ms,
+            "app_version": self.app_version,
+            "facts": dict(self.facts),
+        }
+
+
+class HistoryStore:
+    """The SQLite history of runs, safe to share between threads and processes.
+
+    Open it with :meth:`open`. Writes (``record``, ``delete``, ``clear``,
+    ``prune``) go through one connection and reads through another, each behind
+    its own lock, so a write waiting for another process never holds up a page
+    being read on the GUI thread.
+
+    Attributes:
+        path: The database file.
+        notices: What the user should be told after opening (a damaged file that
+            was moved aside, a migration), in words for a person.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        writer: sqlite3.Connection,
+        reader: sqlite3.Connection,
+        clock: Callable[[], datetime],
+        notices: list[str],
+    ) -> None:
+        self.path = path
+        self.notices = notices
+        self._writer: sqlite3.Connection | None = writer
+        self._reader: sqlite3.Connection | None = reader
+        self._clock = clock
+        self._write_lock = threading.Lock()
+        self._read_lock = threading.Lock()
+
+    @classmethod
+    def open(
+        cls, path: Path, *, clock: Callable[[], datetime] | None = None
+    ) -> HistoryStore:
+        """Open the history file, creating, migrating or replacing it as needed.
+
+        Args:
+            path: The database file; its folder is created when missing.
+            clock: The current time in UTC (tests pass a fixed one).
+
+        Returns:
+            The open store. Its :attr:`notices` say what happened on the way.
+
+        Raises:
+            HistoryError: The file cannot be used: it belongs to a newer Plan
+                Runner, it is not a history file, or the folder is not writable.
+        """
+        path = Path(path)
+        now = clock or _utc_now
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise HistoryError(
+                f"The history folder {path.parent} cannot be created "
+                f"({error.strerror or error}). Check that you may write there."
+            ) from None
+        notices: list[str] = []
+        try:
+            writer, reader = _connect(path, notices)
+        except _DamagedError as damage:
+            moved = _move_aside(path, now())
+            log.warning("Damaged history file %s moved to %s: %s", path, moved, damage)
+            notices.append(
+                f"The history file was damaged ({damage}); it was moved to {moved} "
+                "and a new, empty history was started."
+            )
+            try:
+                writer, reader = _connect(path, notices)
+            except _DamagedError as again:
+                raise HistoryError(
+                    f"A new history file could not be started at {path} ({again})."
+                ) from None
+        return cls(path, writer, reader, now, notices)
+
+    def __enter__(self) -> HistoryStore:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def record(
+        self,
+        outcome: Outcome,
+        *,
+        plan_name: str | None = None,
+        user_name: str | None = None,
+    ) -> int:
+        """Store the outcome of one run; return its row ID.
+
+        Raises:
+            HistoryError: The row could not be written.
+        """
+        started = outcome.started_at
+        if started.tzinfo is None:
+            started = started.replace(tzinfo=UTC)
+        facts = json.dumps(
+            {str(key): str(value) for key, value in outcome.facts.items()},
+            ensure_ascii=False,
+            sort_keys=True,
+        )
+        values = (
+            to_epoch_ms(started),
+            to_epoch_ms(self._clock()),
+            outcome.profile,
+            outcome.gateway_url,
+            outcome.plan_id,
+            outcome.user_id,
+            outcome.category.value,
+            outcome.http_status,
+            _code_to_db(outcome.code),
+            outcome.message,
+            outcome.title,
+            outcome.advice,
+            outcome.duration_ms,
+            plan_name,
+            user_name,
+            __version__,
+            facts,
+        )
+
+        def insert(connection: sqlite3.Connection) -> int:
+            cursor = connection.execute(
+                "INSERT INTO runs (started_at, finished_at, profile, gateway_url, "
+                "plan_id, user_id, outcome, http_status, code, message, title, "
+                "advice, duration_ms, plan_name, user_name, app_version, facts) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                values,
+            )
+            return int(cursor.lastrowid or 0)
+
+        row_id = self._write("save the run in", insert)
+        log.debug("Recorded run %s in the history", row_id)
+        return row_id
+
+    def page(
+        self,
+        filters: HistoryFilter,
+        *,
+        before: Cursor | None = None,
+        limit: int = 200,
+    ) -> list[HistoryRow]:
+        """Return up to ``limit`` matching runs, newest first.
+
+        Args:
+            filters: Which runs.
+            before: The :attr:`HistoryRow.cursor` of the last row of the previous
+                page; the page starts right after it. None starts at the newest.
+            limit: The page size, 1 to 10,000.
+
+        Raises:
+            HistoryError: The file cannot be read.
+        """
+        if not 1 <= limit <= PAGE_LIMIT_MAX:
+            raise ValueError(f"limit must be between 1 and {PAGE_LIMIT_MAX}")
+        where, params = _where(filters, before)
+        sql = (
+            f"SELECT {_COLUMNS} FROM runs{where} "  # noqa: S608 - fixed SQL, bound values
+            "ORDER BY started_at DESC, id DESC LIMIT ?"
+        )
+        rows = self._read(sql, (*params, limit))
+        return [_row(values) for values in rows]
+
+    def count(self, filters: HistoryFilter, *, cap: int | None = None) -> int:
+        """Return how many runs match, counting at most ``cap`` when given.
+
+        A cap keeps a count with a text filter quick on a large history: the
+        caller shows "10,000+" rather than making the user wait.
+        """
+        where, params = _where(filters, None)
+        if cap is None:
+            sql = f"SELECT count(*) FROM runs{where}"  # noqa: S608
+            rows = self._read(sql, params)
+        else:
+            sql = f"SELECT count(*) FROM (SELECT 1 FROM runs{where} LIMIT ?)"  # noqa: S608
+            rows = self._read(sql, (*params, max(cap, 0)))
+        return int(rows[0][0])
+
+    def get(self, row_id: int) -> HistoryRow | None:
+        """Return one run by its row ID, or None when there is no such row."""
+        if not _INT64_MIN <= row_id <= _INT64_MAX:
+            return None
+        rows = self._read(
+            f"SELECT {_COLUMNS} FROM runs WHERE id = ?",  # noqa: S608
+            (row_id,),
+        )
+        return _row(rows[0]) if rows else None
+
+    def profiles(self, limit: int = 200) -> list[str]:
+        """Return the profile names found in the history, sorted.
+
+        Each name is one index lookup, so this stays quick on a large history.
+        """
+        names: list[str] = []
+        last = ""
+        while len(names) < limit:
+            rows = self._read(
+                "SELECT min(profile) FROM runs WHERE profile > ?", (last,)
+            )
+            if not rows or rows[0][0] is None:
+                break
+            last = str(rows[0][0])
+            names.append(last)
+        return names
+
+    def delete(self, row_id: int) -> None:
+        """Delete one run; a row that is already gone is not an error."""
+
+        def remove(connection: sqlite3.Connection) -> None:
+            connection.execute("DELETE FROM runs WHERE id = ?", (row_id,))
+
+        self._write("delete a run from", remove)
+
+    def clear(self) -> int:
+        """Delete every run; return how many there were."""
+
+        def remove_all(connection: sqlite3.Connection) -> int:
+            return connection.execute("DELETE FROM runs").rowcount
+
+        removed = self._write("clear", remove_all)
+        log.info("Cleared the history: %s runs", removed)
+        return removed
+
+    def prune(self, keep_days: int | None, keep_runs: int | None) -> int:
+        """Delete runs older than ``keep_days`` and beyond the newest ``keep_runs``.
+
+        Args:
+            keep_days: Keep runs started in the last this many days; None keeps
+                any age.
+            keep_runs: Keep at most this many of the newest runs; None keeps
+                any number.
+
+        Returns:
+            How many runs were deleted.
+        """
+        if keep_days is not None and keep_days < 1:
+            raise ValueError("keep_days must be 1 or more")
+        if keep_runs is not None and keep_runs < 1:
+            raise ValueError("keep_runs must be 1 or more")
+        oldest = (
+            None
+            if keep_days is None
+            else to_epoch_ms(self._clock() - timedelta(days=keep_days))
+        )
+
+        def remove_old(connection: sqlite3.Connection) -> int:
+            removed = 0
+            if oldest is not None:
+                removed += connection.execute(
+                    "DELETE FROM runs WHERE started_at < ?", (oldest,)
+                ).rowcount
+            if keep_runs is not None:
+                last_kept = connection.execute(
+                    "SELECT started_at, id FROM runs "
+                    "ORDER BY started_at DESC, id DESC LIMIT 1 OFFSET ?",
+                    (keep_runs - 1,),
+                ).fetchone()
+                if last_kept is not None:
+                    removed += connection.execute(
+                        "DELETE FROM runs WHERE started_at < ? "
+                        "OR (started_at = ? AND id < ?)",
+                        (last_kept[0], last_kept[0], last_kept[1]),
+                    ).rowcount
+            return removed
+
+        removed = self._write("prune", remove_old)
+        if removed:
+            log.info("Pruned %s runs from the history", removed)
+        return removed
+
+    def close(self) -> None:
+        """Close the file; the store cannot be used afterwards."""
+        with self._write_lock:
+            if self._writer is not None:
+                self._writer.close()
+                self._writer = None
+        with self._read_lock:
+            if self._reader is not None:
+                self._reader.close()
+                self._reader = None
+
+    def _read(self, sql: str, params: Iterable[object]) -> list[Any]:
+        with self._read_lock:
+            if self._reader is None:
+                raise HistoryError("The history is closed.")
+            try:
+                return self._reader.execute(sql, tuple(params)).fetchall()
+            except sqlite3.Error as error:
+                raise HistoryError(_explain(error, "read", self.path)) from error
+
+    def _write(self, doing: str, action: Callable[[sqlite3.Connection], _T]) -> _T:
+        with self._write_lock:
+            if self._writer is None:
+                raise HistoryError("The history is closed.")
+            try:
+                return _in_write_transaction(self._writer, action)
+            except sqlite3.Error as error:
+                raise HistoryError(_explain(error, doing, self.path)) from error
+            except OverflowError as error:
+                raise HistoryError(
+                    f"Could not {doing} the history: a number is too large to store "
+                    f"({error})."
+                ) from error
+
+
+def iter_rows(store: HistoryStore, filters: HistoryFilter) -> Iterator[HistoryRow]:
+    """Yield every matching run, newest first, one page at a time."""
+    before: Cursor | None = None
+    while True:
+        rows = store.page(filters, before=before, limit=1000)
+        yield from rows
+        if len(rows) < 1000:
+            return
+        before = rows[-1].cursor
+
+
+CSV_FIELDS = (
+    "id",
+    "started_at",
+    "finished_at",
+    "profile",
+    "gateway_url",
+    "plan_id",
+    "plan_name",
+    "user_id",
+    "user_name",
+    "outcome",
+    "http_status",
+    "code",
+    "message",
+    "title",
+    "advice",
+    "duration_ms",
+    "app_version",
+    "facts",
+)
+
+# A spreadsheet runs a cell that starts with one of these as a formula. A leading
+# apostrophe makes it text; cells that already start with one get another, so
+# that csv_unescape() gives back exactly what was exported.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "'")
+
+
+def csv_escape(text: str) -> str:
+    """Return ``text`` safe to open in a spreadsheet (no formula is run)."""
+    return "'" + text if text.startswith(_FORMULA_STARTS) else text
+
+
+def csv_unescape(text: str) -> str:
+    """Undo :func:`csv_escape` on a cell read back from an export."""
+    return text[1:] if text.startswith("'") else text
+
+
+def export_csv(rows: Iterable[HistoryRow], stream: TextIO) -> int:
+    """Write the rows as CSV with a header; return how many rows were written.
+
+    Open a file for this with ``newline=""``. Text cells that a spreadsheet
+    would run as a formula are prefixed with an apostrophe (see
+    :func:`csv_escape`); numbers are written as plain digits.
+    """
+    writer = csv.writer(stream)
+    writer.writerow(CSV_FIELDS)
+    written = 0
+    for row in rows:
+        data = row.to_dict()
+        data["facts"] = json.dumps(data["facts"], ensure_ascii=False, sort_keys=True)
+        writer.writerow([_csv_cell(data[name]) for name in CSV_FIELDS])
+        written += 1
+    return written
+
+
+def export_json(rows: Iterable[HistoryRow], stream: TextIO) -> int:
+    """Write the rows as one JSON array; return how many rows were written.
+
+    The array is written row by row, so a large history is never held in memory.
+    """
+    written = 0
+    stream.write("[")
+    for row in rows:
+        stream.write(",\n  " if written else "\n  ")
+        stream.write(json.dumps(row.to_dict(), ensure_ascii=False))
+        written += 1
+    stream.write("\n]\n" if written else "]\n")
+    return written
+
+
+def to_epoch_ms(moment: datetime) -> int:
+    """Return an aware time as whole milliseconds since the epoch (naive is UTC)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return (moment - _EPOCH) // _MS
+
+
+def from_epoch_ms(value: int) -> datetime:
+    """Return the aware UTC time of milliseconds since the epoch."""
+    return _EPOCH + timedelta(milliseconds=value)
+
+
+class _DamagedError(Exception):
+    """The file is not a readable database; it will be moved aside."""
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _connect(
+    path: Path, notices: list[str]
+) -> tuple[sqlite3.Connection, sqlite3.Connection]:
+    """Open, check and bring the file to the current schema; return two connections.
+
+    Raises:
+        _DamagedError: The file is damaged or not a database at all.
+        HistoryError: The file cannot be used and must not be touched.
+    """
+    writer = _open_connection(path)
+    try:
+        _prepare(writer, path, notices)
+        reader = _open_connection(path)
+    except BaseException:
+        writer.close()
+        raise
+    try:
+        reader.execute("PRAGMA query_only = ON")
+    except sqlite3.Error as error:
+        reader.close()
+        writer.close()
+        raise HistoryError(_explain(error, "open", path)) from error
+    return writer, reader
+
+
+def _open_connection(path: Path) -> sqlite3.Connection:
+    try:
+        # isolation_level=None: transactions are begun and ended explicitly, so
+        # that every write can be BEGIN IMMEDIATE. check_same_thread=False: the
+        # store guards each connection with its own lock.
+        return sqlite3.connect(
+            path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+        )
+    except sqlite3.Error as error:
+        raise HistoryError(_explain(error, "open", path)) from error
+
+
+def _prepare(connection: sqlite3.Connection, path: Path, notices: list[str]) -> None:
+    try:
+        version = _with_retries(
+            lambda: int(connection.execute("PRAGMA user_version").fetchone()[0])
+        )
+        if version > SCHEMA_VERSION:
+            raise HistoryError(
+                f"The history file {path} was written by a newer Plan Runner "
+                f"(history version {version}; this one knows up to "
+                f"{SCHEMA_VERSION}). Update Plan Runner to see and add to it; the "
+                "file was left as it is."
+            )
+        if version == 0 and _has_tables(connection):
+            raise HistoryError(
+                f"{path} is a database, but not a Plan Runner history. Move it "
+                "elsewhere, and Plan Runner will start a new history there."
+            )
+        problems = [
+            str(line[0])
+            for line in _with_retries(
+                lambda: connection.execute("PRAGMA quick_check").fetchall()
+            )
+        ]
+        if problems != ["ok"]:
+            raise _DamagedError(f"integrity check: {'; '.join(problems[:3])}")
+        mode = _with_retries(
+            lambda: str(connection.execute("PRAGMA journal_mode = WAL").fetchone()[0])
+        )
+        if mode.lower() != "wal":
+            log.warning("History file %s stays in %s journal mode", path, mode)
+        # FULL, not NORMAL: both survive the process being killed, but in WAL
+        # mode NORMAL may lose the last runs on a power cut, and the history is
+        # what tells a person whether a (non-idempotent) run was already sent.
+        # One run is one commit, at human pace, so the extra fsync is free.
+        connection.execute("PRAGMA synchronous = FULL")
+        if version < SCHEMA_VERSION:
+            _upgrade(connection, path, version, notices)
+    except sqlite3.DatabaseError as error:
+        if _primary_code(error) in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
+            raise _DamagedError(str(error)) from error
+        raise HistoryError(_explain(error, "open", path)) from error
+
+
+def _has_tables(connection: sqlite3.Connection) -> bool:
+    row = connection.execute(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
+    ).fetchone()
+    return bool(row[0])
+
+
+def _upgrade(
+    connection: sqlite3.Connection, path: Path, version: int, notices: list[str]
+) -> None:
+    """Create the schema in a new file, or migrate an older one step by step."""
+    if version > 0:
+        backup = path.with_name(f"{path.name}.v{version}.bak")
+        _backup(connection, backup)
+        log.info("Backed up history version %s to %s", version, backup)
+
+    def migrate(conn: sqlite3.Connection) -> int:
+        # Read again inside the write lock: another process may have done it.
+        current = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        if current == 0:
+            for statement in (*_CREATE_V2, *_INDEXES_V2):
+                conn.execute(statement)
+        else:
+            for step in range(current, SCHEMA_VERSION):
+                for statement in _MIGRATIONS[step]:
+                    conn.execute(statement)
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        return current
+
+    before = _in_write_transaction(connection, migrate)
+    if before > 0:
+        log.info(
+            "Migrated history %s from version %s to %s", path, before, SCHEMA_VERSION
+        )
+        notices.append(
+            f"The history was upgraded to this version of Plan Runner; a copy of "
+            f"the old file was kept as {path.name}.v{before}.bak."
+        )
+
+
+def _backup(connection: sqlite3.Connection, target: Path) -> None:
+    target.unlink(missing_ok=True)
+    copy = sqlite3.connect(target)
+    try:
+        connection.backup(copy)
+    finally:
+        copy.close()
+
+
+def _move_aside(path: Path, now: datetime) -> Path:
+    """Move a damaged file and its ``-wal`` and ``-shm`` aside; return its new name."""
+    stamp = now.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+    target = path.with_name(f"{path.name}.corrupt-{stamp}")
+    serial = 1
+    while target.exists():
+        serial += 1
+        target = path.with_name(f"{path.name}.corrupt-{stamp}-{serial}")
+    try:
+        for suffix in ("-wal", "-shm", ""):
+            companion = path.with_name(path.name + suffix)
+            if companion.exists():
+                companion.rename(target.with_name(target.name + suffix))
+    except OSError as error:
+        raise HistoryError(
+            f"The history file {path} is damaged and could not be moved aside "
+            f"({error.strerror or error}). Move or delete it, then start Plan "
+            "Runner again."
+        ) from None
+    return target
+
+
+def _in_write_transaction(
+    connection: sqlite3.Connection, action: Callable[[sqlite3.Connection], _T]
+) -> _T:
+    """Run ``action`` in one BEGIN IMMEDIATE transaction, retrying while busy.
+
+    BEGIN IMMEDIATE takes the write lock up front, so SQLite's busy timeout
+    applies to it; a transaction that started as a read could not wait and would
+    fail at once. When even that timeout runs out, the whole transaction is
+    retried until :data:`WRITE_PATIENCE_S` has passed.
+    """
+
+    def attempt() -> _T:
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            result = action(connection)
+            connection.execute("COMMIT")
+        except BaseException:
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+            raise
+        return result
+
+    return _with_retries(attempt)
+
+
+def _with_retries(attempt: Callable[[], _T]) -> _T:
+    deadline = time.monotonic() + WRITE_PATIENCE_S
+    delay = 0.02
+    while True:
+        try:
+            return attempt()
+        except sqlite3.OperationalError as error:
+            busy = _primary_code(error) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+            if not busy or time.monotonic() + delay > deadline:
+                raise
+            log.debug("History file busy, trying again in %.2f s", delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)
+
+
+def _primary_code(error: sqlite3.Error) -> int:
+    code = getattr(error, "sqlite_errorcode", None)
+    if code is None:
+        text = str(error).lower()
+        if "locked" in text or "busy" in text:
+            return sqlite3.SQLITE_BUSY
+        return -1
+    return int(code) & 0xFF
+
+
+def _explain(error: sqlite3.Error, doing: str, path: Path) -> str:
+    """Word an SQLite error for a person (never SQLite's own terse text alone)."""
+    code = _primary_code(error)
+    if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+        return (
+            f"Could not {doing} the history: another Plan Runner kept {path} busy "
+            f"for more than {WRITE_PATIENCE_S:.0f} seconds. Try again."
+        )
+    if code == sqlite3.SQLITE_FULL:
+        return f"Could not {doing} the history: the disk holding {path} is full."
+    if code in (
+        sqlite3.SQLITE_READONLY,
+        sqlite3.SQLITE_PERM,
+        sqlite3.SQLITE_CANTOPEN,
+        sqlite3.SQLITE_AUTH,
+    ):
+        return (
+            f"Could not {doing} the history: {path} cannot be written or opened. "
+            "Check that the file and its folder belong to you and are writable."
+        )
+    if code in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
+        return (
+            f"Could not {doing} the history: {path} is damaged. Restart Plan "
+            "Runner; it will move the damaged file aside and start a new one."
+        )
+    return f"Could not {doing} the history in {path}: {error}."
+
+
+def _where(filters: HistoryFilter, before: Cursor | None) -> tuple[str, list[object]]:
+    clauses: list[str] = []
+    params: list[object] = []
+    # The equality filters, most selective first. Only the first one present is
+    # left for an index; the others get SQLite's no-op unary "+", which keeps the
+    # planner (it has no statistics) from walking the index of a column that
+    # matches a ninth of the table while a plan ID would match a handful of rows.
+    equalities: list[tuple[str, object]] = [
+        ("plan_id", filters.plan_id),
+        ("user_id", filters.user_id),
+        ("profile", filters.profile),
+        ("outcome", None if filters.outcome is None else Category(filters.outcome)),
+    ]
+    indexed = False
+    for column, value in equalities:
+        if value is None:
+            continue
+        clauses.append(f"{'+' if indexed else ''}{column} = ?")
+        params.append(value.value if isinstance(value, Category) else value)
+        indexed = True
+    if filters.since is not None:
+        clauses.append("started_at >= ?")
+        params.append(to_epoch_ms(_aware(filters.since)))
+    if filters.until is not None:
+        clauses.append("started_at < ?")
+        params.append(to_epoch_ms(_aware(filters.until)))
+    if filters.text:
+        pattern = "%" + _like_escape(filters.text) + "%"
+        clauses.append(
+            "(" + " OR ".join(f"{c} LIKE ? ESCAPE '\\'" for c in _TEXT_COLUMNS) + ")"
+        )
+        params.extend([pattern] * len(_TEXT_COLUMNS))
+    if before is not None:
+        # A range on started_at the index can seek to, then the tie on id.
+        clauses.append("started_at <= ? AND (started_at < ? OR id < ?)")
+        params.extend([before[0], before[0], before[1]])
+    where = " WHERE " + " AND ".join(clauses) if clauses else ""
+    return where, params
+
+
+def _aware(moment: datetime) -> datetime:
+    """Return an aware time; a naive one is taken as local time."""
+    return moment if moment.tzinfo is not None else moment.astimezone()
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _code_to_db(code: int | None) -> int | str | None:
+    if code is None or _INT64_MIN <= code <= _INT64_MAX:
+        return code
+    return str(code)
+
+
+def _code_from_db(value: object) -> int | None:
+    if value is None:
+        return None
+    try:
+        return int(str(value))
+    except ValueError:
+        return None
+
+
+def _row(values: tuple[Any, ...]) -> HistoryRow:
+    try:
+        category = Category(values[9])
+    except ValueError:
+        category = Category.UNKNOWN
+    return HistoryRow(
+        id=values[0],
+        started_at=from_epoch_ms(values[1]),
+        finished_at=from_epoch_ms(values[2]),
+        profile=values[3],
+        gateway_url=values[4],
+        plan_id=values[5],
+        plan_name=values[6],
+        user_id=values[7],
+        user_name=values[8],
+        outcome=category,
+        http_status=values[10],
+        code=_code_from_db(values[11]),
+        message=values[12],
+        title=values[13],
+        advice=values[14],
+        duration_ms=values[15],
+        app_version=values[16],
+        facts=_facts(values[17]),
+    )
+
+
+def _facts(text: str | None) -> dict[str, str]:
+    try:
+        document = json.loads(text or "{}")
+    except ValueError:
+        return {"facts": str(text)}
+    if not isinstance(document, dict):
+        return {"facts": str(text)}
+    return {str(key): str(value) for key, value in document.items()}
+
+
+def _csv_cell(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, int):
+        return str(value)
+    return csv_escape(str(value))
+
+
+def _named(entry_id: int, name: str | None) -> str:
+    return f"{entry_id} ({name})" if name else str(entry_id)

@@ -1,0 +1,102 @@
+"""The runs of this session, for when the full history view is not available."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.core.outcome import Outcome
+from app.gui import icons, theme
+
+MAX_ROWS = 50
+
+
+@dataclass(frozen=True)
+class Rerun:
+    """What "Run again" puts back into the form (the shape of a history row)."""
+
+    plan_id: int
+    user_id: int
+    profile: str | None
+
+
+class RecentRuns(QWidget):
+    """A list of this session's runs with "Run again".
+
+    Signals:
+        rerun_requested(object): A :class:`Rerun` to put into the form.
+    """
+
+    rerun_requested = Signal(object)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.list = QListWidget(self)
+        self.list.setAccessibleName("Recent runs")
+        self.list.setAlternatingRowColors(True)
+        self.list.itemActivated.connect(self._on_list_item_activated)
+        self.list.currentRowChanged.connect(self._on_list_current_row_changed)
+
+        self.empty = QLabel("Runs of this session appear here.", self)
+        self.empty.setStyleSheet(f"color: {theme.muted_text(self).name()};")
+
+        self.rerun_button = QPushButton("Run &again", self)
+        self.rerun_button.setAccessibleName("Run again")
+        self.rerun_button.setToolTip(
+            "Put this run's profile, plan and user into the form (nothing is sent)"
+        )
+        self.rerun_button.setEnabled(False)
+        self.rerun_button.clicked.connect(self._on_rerun_button_clicked)
+
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.empty, 1)
+        buttons.addWidget(self.rerun_button)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 6, 0, 0)
+        layout.addWidget(self.list, 1)
+        layout.addLayout(buttons)
+
+    def add(self, outcome: Outcome, plan_name: str | None, user_name: str | None) -> None:
+        """Put an outcome at the top of the list."""
+        when = outcome.started_at.astimezone().strftime("%H:%M:%S")
+        plan = f"plan {outcome.plan_id}" + (f" ({plan_name})" if plan_name else "")
+        user = f"user {outcome.user_id}" + (f" ({user_name})" if user_name else "")
+        label = theme.CATEGORY_LABEL[outcome.category]
+        text = f"{when}  {label}: {plan}, {user}"
+        if outcome.profile:
+            text += f" on {outcome.profile}"
+        item = QListWidgetItem(text)
+        tone = theme.category_tone(outcome.category, self)
+        item.setIcon(icons.icon(icons.outcome_icon_name(outcome.category), tone.accent))
+        item.setToolTip(outcome.title)
+        item.setData(
+            Qt.ItemDataRole.UserRole,
+            Rerun(outcome.plan_id, outcome.user_id, outcome.profile),
+        )
+        self.list.insertItem(0, item)
+        while self.list.count() > MAX_ROWS:
+            self.list.takeItem(self.list.count() - 1)
+        self.list.setCurrentRow(0)
+        self.empty.setVisible(False)
+
+    def _on_list_current_row_changed(self, row: int) -> None:
+        self.rerun_button.setEnabled(row >= 0)
+
+    def _on_list_item_activated(self, item: QListWidgetItem) -> None:
+        self.rerun_requested.emit(item.data(Qt.ItemDataRole.UserRole))
+
+    def _on_rerun_button_clicked(self) -> None:
+        item = self.list.currentItem()
+        if item is not None:
+            self.rerun_requested.emit(item.data(Qt.ItemDataRole.UserRole))

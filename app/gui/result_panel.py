@@ -1,0 +1,335 @@
+"""The result panel: what the gateway answered, and what to do next."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QSizePolicy,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.core.outcome import Category, Outcome
+from app.gui import icons, theme
+
+MAYBE_QUEUED_WARNING = (
+    "The plan may have been queued. Check the test system before running it "
+    "again: running it now could queue it twice."
+)
+
+
+def _label(parent: QWidget, name: str, *, selectable: bool = True) -> QLabel:
+    label = QLabel(parent)
+    label.setObjectName(name)
+    label.setWordWrap(True)
+    label.setTextFormat(Qt.TextFormat.PlainText)
+    if selectable:
+        label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    label.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
+    return label
+
+
+def describe(id_: int, name: str | None) -> str:
+    """Return ``681 (Smoke suite)`` or ``681``."""
+    return f"{id_} ({name})" if name else str(id_)
+
+
+class ResultPanel(QFrame):
+    """Shows the state of the last run: none yet, waiting, or its outcome.
+
+    Signals:
+        summary_copied(str): The summary was put on the clipboard.
+    """
+
+    summary_copied = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("resultPanel")
+        self.setAccessibleName("Result of the last run")
+        self.outcome: Outcome | None = None
+        self.state = "empty"
+        self._tone = "neutral"
+
+        self.glyph = QLabel(self)
+        self.glyph.setFixedSize(36, 36)
+        self.glyph.setAlignment(Qt.AlignmentFlag.AlignCenter)
+
+        self.kicker = _label(self, "kicker", selectable=False)
+        kicker_font = self.kicker.font()
+        kicker_font.setBold(True)
+        kicker_font.setPointSizeF(kicker_font.pointSizeF() * 0.85)
+        kicker_font.setCapitalization(kicker_font.Capitalization.AllUppercase)
+        kicker_font.setLetterSpacing(kicker_font.SpacingType.PercentageSpacing, 106)
+        self.kicker.setFont(kicker_font)
+
+        self.title = _label(self, "title")
+        title_font = self.title.font()
+        title_font.setPointSizeF(title_font.pointSizeF() * 1.45)
+        title_font.setBold(True)
+        self.title.setFont(title_font)
+        self.title.setAccessibleName("Outcome")
+
+        self.subject = _label(self, "subject")
+        self.answer = _label(self, "answer")
+
+        self.busy = QProgressBar(self)
+        self.busy.setRange(0, 0)
+        self.busy.setTextVisible(False)
+        self.busy.setFixedHeight(6)
+        self.busy.setAccessibleName("Waiting for the gateway")
+        self.busy.setVisible(False)
+
+        self.warning = _label(self, "maybeQueued")
+        self.warning.setAccessibleName("Warning")
+        warning_font = self.warning.font()
+        warning_font.setBold(True)
+        self.warning.setFont(warning_font)
+        self.warning.setContentsMargins(10, 8, 10, 8)
+        self.warning.setVisible(False)
+
+        self.next_heading = _label(self, "nextHeading", selectable=False)
+        self.next_heading.setText("What to do next")
+        heading_font = self.next_heading.font()
+        heading_font.setBold(True)
+        self.next_heading.setFont(heading_font)
+        self.advice = _label(self, "advice")
+        self.advice.setAccessibleName("What to do next")
+
+        self.details_button = QToolButton(self)
+        self.details_button.setText("Details for support")
+        self.details_button.setCheckable(True)
+        self.details_button.setToolButtonStyle(
+            Qt.ToolButtonStyle.ToolButtonTextBesideIcon
+        )
+        self.details_button.setArrowType(Qt.ArrowType.RightArrow)
+        self.details_button.setAutoRaise(True)
+        self.details_button.setAccessibleName("Details for support")
+        self.details_button.toggled.connect(self._on_details_button_toggled)
+
+        self.copy_button = QPushButton("&Copy summary", self)
+        self.copy_button.setAccessibleName("Copy summary")
+        self.copy_button.setToolTip("Copy a plain-text summary for a chat or a ticket")
+        self.copy_button.clicked.connect(self._on_copy_button_clicked)
+
+        self.details = QPlainTextEdit(self)
+        self.details.setReadOnly(True)
+        self.details.setAccessibleName("Details for support")
+        self.details.setMinimumHeight(120)
+        self.details.setVisible(False)
+        mono = QGuiApplication.font()
+        mono.setFamilies(["DejaVu Sans Mono", "Menlo", "Consolas", "monospace"])
+        mono.setPointSizeF(mono.pointSizeF() * 0.92)
+        self.details.setFont(mono)
+
+        text_column = QVBoxLayout()
+        text_column.setSpacing(4)
+        text_column.addWidget(self.kicker)
+        text_column.addWidget(self.title)
+        text_column.addSpacing(2)
+        text_column.addWidget(self.subject)
+        text_column.addWidget(self.answer)
+
+        head = QHBoxLayout()
+        head.setSpacing(14)
+        head.addWidget(self.glyph, 0, Qt.AlignmentFlag.AlignTop)
+        head.addLayout(text_column, 1)
+
+        actions = QHBoxLayout()
+        actions.setSpacing(8)
+        actions.addWidget(self.details_button)
+        actions.addStretch(1)
+        actions.addWidget(self.copy_button)
+
+        self.body = QWidget(self)
+        body = QVBoxLayout(self.body)
+        body.setContentsMargins(50, 0, 0, 0)
+        body.setSpacing(6)
+        body.addWidget(self.warning)
+        body.addSpacing(4)
+        body.addWidget(self.next_heading)
+        body.addWidget(self.advice)
+        body.addSpacing(6)
+        body.addLayout(actions)
+        body.addWidget(self.details)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(18, 16, 18, 14)
+        layout.setSpacing(10)
+        layout.addLayout(head)
+        layout.addWidget(self.busy)
+        layout.addWidget(self.body)
+
+        self.show_empty()
+
+    # States ---------------------------------------------------------------
+
+    def show_empty(self) -> None:
+        """Show that nothing was run yet."""
+        self.state = "empty"
+        self.outcome = None
+        self._set_tone("neutral", "run")
+        self.kicker.setText("Ready")
+        self.title.setText("No run yet")
+        self.subject.setText(
+            "Pick an environment, a plan and a user, then press Run (Ctrl+Enter)."
+        )
+        self.answer.setVisible(False)
+        self.busy.setVisible(False)
+        self.body.setVisible(False)
+
+    def show_busy(self, plan_id: int, user_id: int, host: str, elapsed: int) -> None:
+        """Show that a run is waiting for the gateway's answer."""
+        self.state = "busy"
+        self._set_tone("info", "status")
+        self.kicker.setText("Waiting for the gateway")
+        self.title.setText(f"Sending plan {plan_id} for user {user_id}…")
+        self.set_elapsed(host, elapsed)
+        self.answer.setText(
+            "A sent run cannot be taken back, so there is nothing to cancel: the "
+            "answer will show here as soon as it comes."
+        )
+        self.answer.setVisible(True)
+        self.busy.setVisible(True)
+        self.body.setVisible(False)
+
+    def set_elapsed(self, host: str, elapsed: int) -> None:
+        """Update the waiting time shown."""
+        self.subject.setText(f"To {host} · {elapsed} s")
+
+    def show_not_sent(self, title: str, message: str) -> None:
+        """Show why a run was not sent (setup problems, refusals)."""
+        self.state = "not_sent"
+        self.outcome = None
+        self._set_tone("red", "warning")
+        self.kicker.setText("Nothing was sent")
+        self.title.setText(title)
+        self.subject.setText(message)
+        self.answer.setVisible(False)
+        self.busy.setVisible(False)
+        self.body.setVisible(False)
+
+    def show_outcome(
+        self,
+        outcome: Outcome,
+        *,
+        plan_name: str | None = None,
+        user_name: str | None = None,
+        history_problem: str | None = None,
+    ) -> None:
+        """Show an outcome: title, facts, advice and details for support."""
+        self.state = "outcome"
+        self.outcome = outcome
+        category = outcome.category
+        self._set_tone(theme.CATEGORY_TONE[category], icons.outcome_icon_name(category))
+        self.kicker.setText(theme.CATEGORY_LABEL[category])
+        self.title.setText(outcome.title)
+        where = f" · {outcome.profile}" if outcome.profile else ""
+        self.subject.setText(
+            f"Plan {describe(outcome.plan_id, plan_name)} · "
+            f"user {describe(outcome.user_id, user_name)}{where}"
+        )
+        self.answer.setText(_answer_line(outcome))
+        self.answer.setVisible(True)
+        self.busy.setVisible(False)
+
+        maybe = category is Category.UNKNOWN
+        self.warning.setText(MAYBE_QUEUED_WARNING if maybe else "")
+        self.warning.setVisible(maybe)
+        advice = outcome.advice
+        if history_problem:
+            advice = f"{advice}\n\n{history_problem}"
+        self.advice.setText(advice)
+        self.details.setPlainText(_details(outcome))
+        self.body.setVisible(True)
+
+    # Reading it back (tests, accessibility) --------------------------------
+
+    @property
+    def category(self) -> Category | None:
+        """The category shown, if an outcome is shown."""
+        return self.outcome.category if self.outcome else None
+
+    def title_text(self) -> str:
+        """Return the title shown."""
+        return self.title.text()
+
+    # Slots ----------------------------------------------------------------
+
+    def _on_details_button_toggled(self, shown: bool) -> None:
+        self.details.setVisible(shown)
+        self.details_button.setArrowType(
+            Qt.ArrowType.DownArrow if shown else Qt.ArrowType.RightArrow
+        )
+
+    def _on_copy_button_clicked(self) -> None:
+        if self.outcome is None:
+            return
+        summary = self.outcome.summary()
+        QGuiApplication.clipboard().setText(summary)
+        self.copy_button.setText("Copied")
+        self.summary_copied.emit(summary)
+
+    # Looks ----------------------------------------------------------------
+
+    def _set_tone(self, tone_name: str, icon_name: str) -> None:
+        self._tone = tone_name
+        self._icon = icon_name
+        self.copy_button.setText("&Copy summary")
+        self.restyle()
+
+    def restyle(self) -> None:
+        """Apply the colours of the current tone (also after a scheme change)."""
+        tone = theme.tone(self._tone, self)
+        muted = theme.muted_text(self).name()
+        self.setStyleSheet(
+            f"QFrame#resultPanel {{ background: {tone.background}; "
+            f"border: 1px solid {tone.border}; "
+            f"border-left: 5px solid {tone.accent}; border-radius: 8px; }}"
+            "QFrame#resultPanel QLabel { background: transparent; border: none; }"
+            f"QLabel#kicker {{ color: {tone.accent}; }}"
+            f"QLabel#title {{ color: {tone.accent}; }}"
+            f"QLabel#answer {{ color: {muted}; }}"
+            f"QLabel#maybeQueued {{ background: {tone.accent}; "
+            f"color: {tone.background}; border-radius: 5px; }}"
+        )
+        self.glyph.setPixmap(
+            icons.pixmap(self._icon, 32, tone.accent, self.devicePixelRatioF())
+        )
+
+
+def _answer_line(outcome: Outcome) -> str:
+    parts = [
+        "no answer" if outcome.http_status is None else f"HTTP {outcome.http_status}"
+    ]
+    if outcome.code is not None:
+        parts.append(f"code {outcome.code}")
+    if outcome.message:
+        parts.append(f"“{outcome.message}”")
+    parts.append(f"{outcome.duration_ms} ms")
+    return "Gateway answer: " + " · ".join(parts)
+
+
+def _details(outcome: Outcome) -> str:
+    lines = [
+        outcome.support,
+        "",
+        f"outcome: {outcome.category.value} "
+        f"(may be queued: {outcome.category.may_be_queued})",
+        f"gateway: {outcome.gateway_url}",
+        f"profile: {outcome.profile or '(none)'}",
+        f"plan: {outcome.plan_id}",
+        f"user: {outcome.user_id}",
+        f"started: {outcome.started_at.isoformat(timespec='seconds')}",
+        f"duration: {outcome.duration_ms} ms",
+    ]
+    lines.extend(f"{key}: {value}" for key, value in outcome.facts.items())
+    return "\n".join(lines)
