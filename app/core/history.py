@@ -20,7 +20,7 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -169,7 +169,8 @@ class HistoryRow:
         advice: What to do next.
         duration_ms: How long the run took.
         app_version: The Plan Runner version that made the run.
-        facts: Facts for diagnosis, already redacted.
+        facts: Facts for diagnosis, already redacted (a read-only mapping; rows
+            read from the file decode it on first use).
     """
 
     id: int
@@ -189,7 +190,7 @@ class HistoryRow:
     advice: str
     duration_ms: int
     app_version: str | None
-    facts: dict[str, str]
+    facts: Mapping[str, str]
 
     @property
     def cursor(self) -> Cursor:
@@ -943,31 +944,72 @@ def _code_from_db(value: object) -> int | None:
         return None
 
 
+_CATEGORIES = {category.value: category for category in Category}
+
+
 def _row(values: tuple[Any, ...]) -> HistoryRow:
+    """Build a row from the columns of ``_COLUMNS``, in that order."""
     try:
-        category = Category(values[9])
-    except ValueError:
-        category = Category.UNKNOWN
-    return HistoryRow(
+        # Exact to the millisecond for any date a run can have (the float has
+        # sub-microsecond resolution there), and twice as quick as timedelta.
+        started = datetime.fromtimestamp(values[1] / 1000, UTC)
+        finished = datetime.fromtimestamp(values[2] / 1000, UTC)
+    except (OverflowError, OSError, ValueError):
+        started, finished = from_epoch_ms(values[1]), from_epoch_ms(values[2])
+    code = values[11]
+    # The generated __init__ of a frozen dataclass sets each field through
+    # object.__setattr__, which costs as much as reading the row from SQLite.
+    # Filling the new instance's dict makes the same frozen object at a fraction
+    # of that, and keeps a page within twice the time of a raw query.
+    row: HistoryRow = object.__new__(HistoryRow)
+    row.__dict__.update(
         id=values[0],
-        started_at=from_epoch_ms(values[1]),
-        finished_at=from_epoch_ms(values[2]),
+        started_at=started,
+        finished_at=finished,
         profile=values[3],
         gateway_url=values[4],
         plan_id=values[5],
         plan_name=values[6],
         user_id=values[7],
         user_name=values[8],
-        outcome=category,
+        outcome=_CATEGORIES.get(values[9], Category.UNKNOWN),
         http_status=values[10],
-        code=_code_from_db(values[11]),
+        code=code if code is None or type(code) is int else _code_from_db(code),
         message=values[12],
         title=values[13],
         advice=values[14],
         duration_ms=values[15],
         app_version=values[16],
-        facts=_facts(values[17]),
+        facts=_StoredFacts(values[17]),
     )
+    return row
+
+
+class _StoredFacts(Mapping[str, str]):
+    """The facts of a stored row, decoded from their JSON text on first use."""
+
+    __slots__ = ("_decoded", "_text")
+
+    def __init__(self, text: str | None) -> None:
+        self._text = text
+        self._decoded: dict[str, str] | None = None
+
+    def _data(self) -> dict[str, str]:
+        if self._decoded is None:
+            self._decoded = _facts(self._text)
+        return self._decoded
+
+    def __getitem__(self, key: str) -> str:
+        return self._data()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data())
+
+    def __len__(self) -> int:
+        return len(self._data())
+
+    def __repr__(self) -> str:
+        return repr(self._data())
 
 
 def _facts(text: str | None) -> dict[str, str]:

@@ -75,6 +75,7 @@ class IdField(QWidget):
 
     Args:
         what: ``"plan"`` or ``"user"``, for messages.
+        optional: An empty field is valid (its value is None).
 
     Signals:
         value_changed(object): The ID now typed (an int), or None when invalid.
@@ -82,9 +83,12 @@ class IdField(QWidget):
 
     value_changed = Signal(object)
 
-    def __init__(self, what: str, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, what: str, parent: QWidget | None = None, *, optional: bool = False
+    ) -> None:
         super().__init__(parent)
         self.what = what
+        self.optional = optional
         self._choices: list[Choice] = []
         self._value: int | None = None
         self._problem: str | None = None
@@ -139,6 +143,10 @@ class IdField(QWidget):
         """Return what is wrong with the text, or None."""
         return self._problem
 
+    def is_valid(self) -> bool:
+        """Whether the text is an ID (or empty, when the field is optional)."""
+        return self._problem is None
+
     def name(self) -> str:
         """Return the catalogue name of the current ID ("" when it has none)."""
         return self._name
@@ -181,6 +189,8 @@ class IdField(QWidget):
     def resolve(self, text: str) -> tuple[int | None, str | None]:
         """Return the ID ``text`` means, or None and why it means none."""
         cleaned = text.strip()
+        if not cleaned and self.optional:
+            return None, None
         picked = _PICKED.match(cleaned)
         if picked:
             cleaned = picked.group(1)

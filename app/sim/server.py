@@ -699,7 +699,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         """Read the request body as its framing says.
 
         Raises:
-            _FramingError: The body's length is missing, invalid or too large.
+            _FramingError: The body's framing is invalid or announces too much.
             _ClientGoneError: The connection ended before the body did.
         """
         if "Transfer-Encoding" in self.headers:
@@ -931,9 +931,14 @@ class _Server(http.server.ThreadingHTTPServer):
         self, context: ssl.SSLContext, request: socket.socket, client_address: Any
     ) -> ssl.SSLSocket | None:
         """Wrap an accepted socket in TLS and shake hands; None if that failed."""
-        tls = context.wrap_socket(
-            request, server_side=True, do_handshake_on_connect=False
-        )
+        try:
+            tls = context.wrap_socket(
+                request, server_side=True, do_handshake_on_connect=False
+            )
+        except (OSError, ValueError) as exc:
+            logger.info("TLS setup for %s failed: %s", client_address[0], exc)
+            self.shutdown_request(request)
+            return None
         # wrap_socket took over the file descriptor: track the TLS socket instead, so
         # stop() can wake a handshake that never finishes.
         with self._connections_lock:
@@ -953,6 +958,7 @@ class _Server(http.server.ThreadingHTTPServer):
         return tls
 
     def handle_error(self, request: Any, client_address: Any) -> None:
+        # socketserver prints to stderr when process_request fails; log it instead.
         logger.exception("Unexpected error answering %s", client_address[0])
 
     def close_connections(self) -> None:
@@ -1053,10 +1059,10 @@ def _build_parser() -> argparse.ArgumentParser:
         help="an accepted bearer token; repeat for more (default: demo-token)",
     )
     parser.add_argument(
-        "--plans", type=_id_list("plan"), help="known plan IDs, e.g. 681,42"
+        "--plans", type=_id_list("plan"), metavar="IDS", help="known plan IDs: 681,42"
     )
     parser.add_argument(
-        "--users", type=_id_list("user"), help="known user IDs, e.g. 1,7"
+        "--users", type=_id_list("user"), metavar="IDS", help="known user IDs: 1,7"
     )
     parser.add_argument(
         "--scenario",
@@ -1153,13 +1159,15 @@ def _serve_until_signalled(simulator: Simulator, host: str) -> int:
         logger.info("Stopping on Ctrl+C")
     finally:
         simulator.stop()
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the simulator from the command line until SIGINT or SIGTERM.
+
+    Call it on the main thread: the signal handlers are what end it.
 
     Args:
         argv: The arguments after ``plan-runner simulate``; None reads ``sys.argv``.

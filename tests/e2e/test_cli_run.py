@@ -73,7 +73,7 @@ def test_largest_ids_arrive_digit_for_digit(cli, profile_name, gateway):
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert json.loads(result.stdout)["plan_id"] == 9223372036854775807
-    assert '"planId":9223372036854775807' in gateway.stop()
+    assert "planId=9223372036854775807, userId=7" in gateway.stop()
 
 
 def test_bad_input_exits_2_and_sends_nothing(cli, profile_name, gateway):
