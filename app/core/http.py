@@ -178,7 +178,10 @@ class _CancellableBackend(httpcore.SyncBackend):
 
 
 def build_client(
-    settings: ClientSettings, canceller: Canceller | None = None
+    settings: ClientSettings,
+    canceller: Canceller | None = None,
+    *,
+    transport: httpx.BaseTransport | None = None,
 ) -> httpx.Client:
     """Build the HTTP client for a gateway: the only place one is made.
 
@@ -186,6 +189,7 @@ def build_client(
     come from the settings or the environment, every timeout is explicit, and
     redirects are never followed, so the token never goes to another origin.
     A malformed proxy variable in the environment is logged and ignored.
+    ``transport`` replaces the network (tests pass an ``httpx.MockTransport``).
     """
     options: dict[str, Any] = {
         "verify": tls_context(settings.extra_ca_file),
@@ -198,7 +202,10 @@ def build_client(
         ),
         "follow_redirects": False,
         "headers": {"User-Agent": settings.user_agent},
+        "event_hooks": {"response": [_keep_location_from_httpx]},
     }
+    if transport is not None:
+        options["transport"] = transport
     try:
         client = httpx.Client(trust_env=settings.trust_env, **options)
     except (ValueError, TypeError, httpx.InvalidURL) as error:
@@ -207,6 +214,18 @@ def build_client(
     if canceller is not None:
         _make_cancellable(client, canceller)
     return client
+
+
+_LOCATION_KEY = "plan_runner.location"
+
+
+def _keep_location_from_httpx(response: httpx.Response) -> None:
+    # Redirects are never followed, yet httpx still parses Location to prepare the
+    # next request, and a malformed value raises there. Move it aside for the decoder.
+    location = response.headers.get("location")
+    if location is not None:
+        response.extensions[_LOCATION_KEY] = location
+        del response.headers["location"]
 
 
 def _make_cancellable(client: httpx.Client, canceller: Canceller) -> None:
@@ -325,6 +344,8 @@ def _send_once(
     try:
         status = response.status_code
         response_headers = {k.lower(): v for k, v in response.headers.items()}
+        if _LOCATION_KEY in response.extensions:
+            response_headers["location"] = response.extensions[_LOCATION_KEY]
         chunks: list[bytes] = []
         size = 0
         truncated = False

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app.cli.run import EXIT_CODES, _print
-from app.core.http import Answer, ClientSettings, Exchange
+from app.core.http import Answer, ClientSettings, Exchange, build_client
 from app.core.outcome import Category, RunContext, decode
 from app.core.redact import Redactor
 from app.core.runner import Runner, RunRequest
@@ -139,8 +139,8 @@ def make_runner(status, head, body):
 
     return Runner(
         Redactor(),
-        client_factory=lambda settings, canceller: httpx.Client(
-            transport=httpx.MockTransport(respond)
+        client_factory=lambda settings, canceller: build_client(
+            settings, canceller, transport=httpx.MockTransport(respond)
         ),
     )
 

@@ -243,3 +243,21 @@ def test_a_malformed_proxy_variable_never_crashes_the_client(monkeypatch, value)
     monkeypatch.setenv("NO_PROXY", "[[[,,,")
     with build_client(ClientSettings()) as client:
         assert client is not None
+
+
+@pytest.mark.parametrize(
+    "location", ["A:0", "http://[::1", "https://", "javascript:alert(1)", "//x:99999"]
+)
+def test_a_malformed_redirect_location_is_kept_and_never_raises(location):
+    def handler(request):
+        return httpx.Response(301, headers={"Location": location})
+
+    with build_client(
+        ClientSettings(), transport=httpx.MockTransport(handler)
+    ) as client:
+        exchange = post_queue(
+            client, "https://gw.test/queue", BODY, "t", deadline_seconds=5
+        )
+    assert exchange.answer is not None
+    assert exchange.answer.status == 301
+    assert exchange.answer.headers["location"] == location

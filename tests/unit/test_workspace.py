@@ -6,6 +6,7 @@ import httpx
 import pytest
 
 from app.core.errors import InputError, PolicyLockedError, SetupError
+from app.core.http import build_client
 from app.core.outcome import Category
 from app.core.paths import AppPaths
 from app.core.runner import Runner
@@ -111,8 +112,8 @@ def test_a_failed_history_write_never_changes_the_outcome(workspace, redactor):
     runner = Runner(
         redactor,
         history=BrokenHistory(),
-        client_factory=lambda settings, canceller: httpx.Client(
-            transport=httpx.MockTransport(answer)
+        client_factory=lambda settings, canceller: build_client(
+            settings, canceller, transport=httpx.MockTransport(answer)
         ),
     )
     result = runner.run(workspace.run_request("p", 681, 1))
@@ -127,8 +128,8 @@ def test_plain_http_to_a_remote_host_is_refused_without_consent(workspace, redac
     sent = []
     runner = Runner(
         redactor,
-        client_factory=lambda s, c: httpx.Client(
-            transport=httpx.MockTransport(sent.append)
+        client_factory=lambda s, c: build_client(
+            s, c, transport=httpx.MockTransport(sent.append)
         ),
     )
     with pytest.raises(SetupError, match="unencrypted"):

@@ -1,0 +1,149 @@
+"""A session with a known token through every command-line flow, then a scan of
+every file the app wrote and everything it printed: the token appears nowhere."""
+
+import base64
+import urllib.parse
+import zipfile
+
+import pytest
+
+TOKEN = "LeakCanary-7f3a9c1e5b2d4680-Token_value.xyz"
+
+
+def token_forms(token: str) -> list[str]:
+    raw = token.encode()
+    forms = {token, urllib.parse.quote(token, safe="")}
+    for encode in (base64.b64encode, base64.urlsafe_b64encode):
+        encoded = encode(raw).decode()
+        forms.update({encoded, encoded.rstrip("=")})
+    return sorted(forms)
+
+
+def scan(blobs: dict[str, bytes]) -> list[str]:
+    hits = []
+    for name, blob in blobs.items():
+        for form in token_forms(TOKEN):
+            if form.encode() in blob:
+                hits.append(f"{name}: {form}")
+    return hits
+
+
+def files_under(folder) -> dict[str, bytes]:
+    found = {}
+    for path in folder.rglob("*"):
+        if not path.is_file():
+            continue
+        found[str(path)] = path.read_bytes()
+        if path.suffix == ".zip":
+            with zipfile.ZipFile(path) as bundle:
+                for member in bundle.namelist():
+                    found[f"{path}!{member}"] = bundle.read(member)
+    return found
+
+
+@pytest.mark.parametrize("source", ["keyring", "environment"])
+def test_no_command_line_flow_leaks_the_token(
+    cli, profile_name, start_simulator, tmp_path, source
+):
+    outputs: dict[str, bytes] = {}
+
+    def run(name, *args, stdin=None, token=None):
+        result = cli(*args, stdin=stdin, token=token)
+        outputs[f"{name} stdout"] = result.stdout.encode()
+        outputs[f"{name} stderr"] = result.stderr.encode()
+        assert "Traceback" not in result.stderr, (name, result.stderr)
+        return result
+
+    good = start_simulator("--token", TOKEN)
+    run(
+        "profile add",
+        "profile",
+        "add",
+        profile_name,
+        "--gateway",
+        good.url,
+        "--default-user",
+        "1",
+    )
+    run(
+        "token set",
+        "token",
+        "set",
+        "--profile",
+        profile_name,
+        stdin=f"  Bearer {TOKEN}\r\n",
+    )
+    env_token = TOKEN if source == "environment" else None
+
+    for scenario in (
+        "normal",
+        "empty401",
+        "html502",
+        "drop",
+        "redirect",
+        "ratelimit",
+        "oauth401",
+    ):
+        sim = start_simulator("--token", TOKEN, "--scenario", scenario)
+        run(
+            f"run {scenario}",
+            "run",
+            "--gateway",
+            sim.url,
+            "--plan",
+            "681",
+            "--user",
+            "1",
+            "--json",
+            token=TOKEN,
+        )
+    run(
+        "run profile",
+        "run",
+        "--plan",
+        "681",
+        "--profile",
+        profile_name,
+        token=env_token,
+    )
+    run(
+        "run unknown plan",
+        "run",
+        "--plan",
+        "5",
+        "--profile",
+        profile_name,
+        token=env_token,
+    )
+    run(
+        "run -v",
+        "-v",
+        "run",
+        "--plan",
+        "681",
+        "--profile",
+        profile_name,
+        token=env_token,
+    )
+    run("profile list", "profile", "list", "--json")
+    run("history", "history", "--json")
+    run("history csv", "history", "--csv")
+    run("status", "status", "--profile", profile_name, "--json", token=env_token)
+    run(
+        "diagnose",
+        "diagnose",
+        "--profile",
+        profile_name,
+        "--output",
+        str(tmp_path / "bundle.zip"),
+        token=env_token,
+    )
+
+    written = files_under(cli.home)
+    written.update(files_under(tmp_path))
+    assert any(name.endswith("history.sqlite3") for name in written)
+    assert any(".zip!" in name for name in written), (
+        "the diagnostic bundle was not written"
+    )
+    assert scan(written) == []
+    assert scan(outputs) == []
