@@ -14,14 +14,14 @@ import sys
 from collections.abc import Sequence
 
 from app import __version__
-from app.cli import profiles, run
+from app.cli import diagnose, history, profiles, run, status
 from app.cli.context import EXIT_INPUT, EXIT_SETUP, CliContext, fail
 from app.core.errors import InputError, PlanRunnerError
 
 EXIT_INTERNAL = 1
 
 # Each command module adds its subcommands through ``register(subparsers)``.
-COMMAND_MODULES = (run, profiles)
+COMMAND_MODULES = (run, profiles, status, diagnose, history)
 
 
 def build_parser() -> argparse.ArgumentParser:

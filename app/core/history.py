@@ -651,15 +651,19 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
 def _connect(
     path: Path, notices: list[str]
 ) -> tuple[sqlite3.Connection, sqlite3.Connection]:
-    """Open, check and bring the file to the current schema; return two connections.
+    """Check the file, bring it to the current schema; return two connections.
 
     Raises:
         _DamagedError: The file is damaged or not a database at all.
         HistoryError: The file cannot be used and must not be touched.
     """
+    _inspect(path)
     writer = _open_connection(path)
     try:
         _prepare(writer, path, notices)
@@ -676,6 +680,69 @@ def _connect(
     return writer, reader
 
 
+def _inspect(path: Path) -> None:
+    """Check an existing file without changing it in any way.
+
+    A read-only connection neither checkpoints nor deletes the ``-wal`` file
+    when it closes, so a damaged or newer file is found exactly as it was.
+
+    Raises:
+        _DamagedError: The file is damaged or not a database at all.
+        HistoryError: The file belongs to a newer Plan Runner or to another
+            program, or cannot be read.
+    """
+    try:
+        with path.open("rb") as stream:
+            header = stream.read(len(_SQLITE_MAGIC))
+    except FileNotFoundError:
+        return
+    except OSError as error:
+        raise HistoryError(
+            f"The history file {path} cannot be read ({error.strerror or error}). "
+            "Check that it belongs to you."
+        ) from None
+    if not header:
+        return
+    if header != _SQLITE_MAGIC:
+        raise _DamagedError("it is not a database")
+    try:
+        checker = sqlite3.connect(
+            f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S
+        )
+    except sqlite3.Error as error:
+        raise HistoryError(_explain(error, "open", path)) from error
+    try:
+        version = _with_retries(
+            lambda: int(checker.execute("PRAGMA user_version").fetchone()[0])
+        )
+        if version > SCHEMA_VERSION:
+            raise HistoryError(
+                f"The history file {path} was written by a newer Plan Runner "
+                f"(history version {version}; this one knows up to "
+                f"{SCHEMA_VERSION}). Update Plan Runner to see and add to it; the "
+                "file was left as it is."
+            )
+        if version == 0 and _has_tables(checker):
+            raise HistoryError(
+                f"{path} is a database, but not a Plan Runner history. Move it "
+                "elsewhere, and Plan Runner will start a new history there."
+            )
+        problems = [
+            str(line[0])
+            for line in _with_retries(
+                lambda: checker.execute("PRAGMA quick_check").fetchall()
+            )
+        ]
+        if problems != ["ok"]:
+            raise _DamagedError(f"integrity check: {'; '.join(problems[:3])}")
+    except sqlite3.DatabaseError as error:
+        if _primary_code(error) in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
+            raise _DamagedError(str(error)) from error
+        raise HistoryError(_explain(error, "open", path)) from error
+    finally:
+        checker.close()
+
+
 def _open_connection(path: Path) -> sqlite3.Connection:
     try:
         # isolation_level=None: transactions are begun and ended explicitly, so
@@ -689,30 +756,8 @@ def _open_connection(path: Path) -> sqlite3.Connection:
 
 
 def _prepare(connection: sqlite3.Connection, path: Path, notices: list[str]) -> None:
+    """Set the connection up for writing and create or migrate the schema."""
     try:
-        version = _with_retries(
-            lambda: int(connection.execute("PRAGMA user_version").fetchone()[0])
-        )
-        if version > SCHEMA_VERSION:
-            raise HistoryError(
-                f"The history file {path} was written by a newer Plan Runner "
-                f"(history version {version}; this one knows up to "
-                f"{SCHEMA_VERSION}). Update Plan Runner to see and add to it; the "
-                "file was left as it is."
-            )
-        if version == 0 and _has_tables(connection):
-            raise HistoryError(
-                f"{path} is a database, but not a Plan Runner history. Move it "
-                "elsewhere, and Plan Runner will start a new history there."
-            )
-        problems = [
-            str(line[0])
-            for line in _with_retries(
-                lambda: connection.execute("PRAGMA quick_check").fetchall()
-            )
-        ]
-        if problems != ["ok"]:
-            raise _DamagedError(f"integrity check: {'; '.join(problems[:3])}")
         mode = _with_retries(
             lambda: str(connection.execute("PRAGMA journal_mode = WAL").fetchone()[0])
         )
@@ -723,8 +768,9 @@ def _prepare(connection: sqlite3.Connection, path: Path, notices: list[str]) -> 
         # what tells a person whether a (non-idempotent) run was already sent.
         # One run is one commit, at human pace, so the extra fsync is free.
         connection.execute("PRAGMA synchronous = FULL")
+        version = int(connection.execute("PRAGMA user_version").fetchone()[0])
         if version < SCHEMA_VERSION:
-            _upgrade(connection, path, version, notices)
+            _upgrade(connection, path, notices)
     except sqlite3.DatabaseError as error:
         if _primary_code(error) in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
             raise _DamagedError(str(error)) from error
@@ -738,22 +784,25 @@ def _has_tables(connection: sqlite3.Connection) -> bool:
     return bool(row[0])
 
 
-def _upgrade(
-    connection: sqlite3.Connection, path: Path, version: int, notices: list[str]
-) -> None:
-    """Create the schema in a new file, or migrate an older one step by step."""
-    if version > 0:
-        backup = path.with_name(f"{path.name}.v{version}.bak")
-        _backup(connection, backup)
-        log.info("Backed up history version %s to %s", version, backup)
+def _upgrade(connection: sqlite3.Connection, path: Path, notices: list[str]) -> None:
+    """Create the schema in a new file, or back up and migrate an older one.
+
+    It all happens under the write lock, so that when two processes open an old
+    file at once, one migrates and the other finds it done.
+    """
 
     def migrate(conn: sqlite3.Connection) -> int:
-        # Read again inside the write lock: another process may have done it.
         current = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        if current == 0 and _has_tables(conn):
+            raise HistoryError(
+                f"{path} is a database, but not a Plan Runner history. Move it "
+                "elsewhere, and Plan Runner will start a new history there."
+            )
         if current == 0:
             for statement in (*_CREATE_V2, *_INDEXES_V2):
                 conn.execute(statement)
-        else:
+        elif current < SCHEMA_VERSION:
+            _backup(path, path.with_name(f"{path.name}.v{current}.bak"))
             for step in range(current, SCHEMA_VERSION):
                 for statement in _MIGRATIONS[step]:
                     conn.execute(statement)
@@ -761,7 +810,7 @@ def _upgrade(
         return current
 
     before = _in_write_transaction(connection, migrate)
-    if before > 0:
+    if 0 < before < SCHEMA_VERSION:
         log.info(
             "Migrated history %s from version %s to %s", path, before, SCHEMA_VERSION
         )
@@ -771,13 +820,25 @@ def _upgrade(
         )
 
 
-def _backup(connection: sqlite3.Connection, target: Path) -> None:
-    target.unlink(missing_ok=True)
-    copy = sqlite3.connect(target)
+def _backup(path: Path, target: Path) -> None:
+    """Copy the database to ``target`` through SQLite's backup API.
+
+    The copy is read through its own connection: the caller holds the write
+    lock, so what it reads is exactly the file as it is before the migration.
+    """
+    partial = target.with_name(target.name + ".partial")
+    partial.unlink(missing_ok=True)
+    source = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S)
     try:
-        connection.backup(copy)
+        copy = sqlite3.connect(partial)
+        try:
+            source.backup(copy)
+        finally:
+            copy.close()
     finally:
-        copy.close()
+        source.close()
+    partial.replace(target)
+    log.info("Backed up the history to %s", target)
 
 
 def _move_aside(path: Path, now: datetime) -> Path:

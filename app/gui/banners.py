@@ -53,18 +53,14 @@ class Banner(QFrame):
         )
         glyph = QLabel(self)
         name = "lock" if spec.key == "keyring" else "warning"
-        glyph.setPixmap(
-            icons.pixmap(name, 18, tone.accent, self.devicePixelRatioF())
-        )
+        glyph.setPixmap(icons.pixmap(name, 18, tone.accent, self.devicePixelRatioF()))
         glyph.setAlignment(Qt.AlignmentFlag.AlignTop)
         glyph.setContentsMargins(0, 1, 0, 0)
 
         self.label = QLabel(spec.text, self)
         self.label.setWordWrap(True)
         self.label.setTextFormat(Qt.TextFormat.PlainText)
-        self.label.setTextInteractionFlags(
-            Qt.TextInteractionFlag.TextSelectableByMouse
-        )
+        self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
         layout = QHBoxLayout(self)
         layout.setContentsMargins(12, 8, 8, 8)
@@ -105,7 +101,7 @@ class BannerArea(QWidget):
         self._specs = tuple(specs)
         self.setVisible(bool(specs))
 
-    def keys(self) -> list[str]:
+    def shown_keys(self) -> list[str]:
         """Return the keys of the banners shown."""
         return [banner.spec.key for banner in self._banners]
 

@@ -40,7 +40,7 @@ DEMO_USERS = (
 )
 
 SCENARIO_LABELS = {
-    "normal": "Normal: answers as the contract says",
+    "normal": "Normal (as the contract says)",
     "slow": f"Slow: answers after {DEMO_SLOW_SECONDS:g} s",
     "hang": "Hangs: never answers",
     "drop": "Drops the connection after the request",

@@ -98,9 +98,7 @@ class IdField(QWidget):
         self.combo.setEditable(True)
         self.combo.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
         self.combo.setMaxVisibleItems(14)
-        self.combo.setSizePolicy(
-            QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed
-        )
+        self.combo.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.combo.setMinimumContentsLength(18)
         self.combo.setAccessibleName(f"{what.capitalize()} ID or name")
         line = self.combo.lineEdit()
@@ -180,7 +178,7 @@ class IdField(QWidget):
         self.combo.blockSignals(False)
         self._check(text)
 
-    def setFocus(self) -> None:  # noqa: N802 - Qt's own name
+    def setFocus(self) -> None:
         """Focus the text."""
         self.combo.setFocus()
 
@@ -203,7 +201,8 @@ class IdField(QWidget):
             return named[0].id, None
         if len(ids) > 1:
             return None, (
-                f"Several {self.what}s in your list are called {cleaned!r}: type the ID."
+                f"Several {self.what}s in your list are called {cleaned!r}: "
+                "type the ID."
             )
         try:
             parse_id(cleaned, self.what)

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
 
 from app.core.outcome import Outcome
 from app.gui import icons, theme
+from app.gui.result_panel import describe
 
 MAX_ROWS = 50
 
@@ -59,7 +60,8 @@ class RecentRuns(QWidget):
         self.rerun_button.clicked.connect(self._on_rerun_button_clicked)
 
         buttons = QHBoxLayout()
-        buttons.addWidget(self.empty, 1)
+        buttons.addWidget(self.empty)
+        buttons.addStretch(1)
         buttons.addWidget(self.rerun_button)
 
         layout = QVBoxLayout(self)
@@ -67,15 +69,19 @@ class RecentRuns(QWidget):
         layout.addWidget(self.list, 1)
         layout.addLayout(buttons)
 
-    def add(self, outcome: Outcome, plan_name: str | None, user_name: str | None) -> None:
+    def add(
+        self, outcome: Outcome, plan_name: str | None, user_name: str | None
+    ) -> None:
         """Put an outcome at the top of the list."""
         when = outcome.started_at.astimezone().strftime("%H:%M:%S")
-        plan = f"plan {outcome.plan_id}" + (f" ({plan_name})" if plan_name else "")
-        user = f"user {outcome.user_id}" + (f" ({user_name})" if user_name else "")
-        label = theme.CATEGORY_LABEL[outcome.category]
-        text = f"{when}  {label}: {plan}, {user}"
+        parts = [
+            describe("Plan", outcome.plan_id, plan_name),
+            describe("User", outcome.user_id, user_name),
+        ]
         if outcome.profile:
-            text += f" on {outcome.profile}"
+            parts.append(outcome.profile)
+        label = theme.CATEGORY_LABEL[outcome.category]
+        text = f"{when}   {label}  —  {'  ·  '.join(parts)}"
         item = QListWidgetItem(text)
         tone = theme.category_tone(outcome.category, self)
         item.setIcon(icons.icon(icons.outcome_icon_name(outcome.category), tone.accent))
@@ -87,7 +93,6 @@ class RecentRuns(QWidget):
         self.list.insertItem(0, item)
         while self.list.count() > MAX_ROWS:
             self.list.takeItem(self.list.count() - 1)
-        self.list.setCurrentRow(0)
         self.empty.setVisible(False)
 
     def _on_list_current_row_changed(self, row: int) -> None:

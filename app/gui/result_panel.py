@@ -37,9 +37,16 @@ def _label(parent: QWidget, name: str, *, selectable: bool = True) -> QLabel:
     return label
 
 
-def describe(id_: int, name: str | None) -> str:
-    """Return ``681 (Smoke suite)`` or ``681``."""
-    return f"{id_} ({name})" if name else str(id_)
+def _emphasise(label: QLabel, scale: float = 1.0) -> None:
+    font = label.font()
+    font.setBold(True)
+    font.setPointSizeF(font.pointSizeF() * scale)
+    label.setFont(font)
+
+
+def describe(what: str, id_: int, name: str | None) -> str:
+    """Return ``Plan 681 “Smoke suite”`` or ``Plan 681``."""
+    return f"{what} {id_} “{name}”" if name else f"{what} {id_}"
 
 
 class ResultPanel(QFrame):
@@ -47,9 +54,12 @@ class ResultPanel(QFrame):
 
     Signals:
         summary_copied(str): The summary was put on the clipboard.
+        fix_requested(str): The user wants to fix the profile: ``"token"`` or
+            ``"gateway"`` (the part of the settings to open).
     """
 
     summary_copied = Signal(str)
+    fix_requested = Signal(str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -59,6 +69,19 @@ class ResultPanel(QFrame):
         self.state = "empty"
         self._tone = "neutral"
 
+        head = self._build_head()
+        self.body = self._build_body()
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(18, 16, 18, 14)
+        layout.setSpacing(10)
+        layout.addLayout(head)
+        layout.addWidget(self.busy)
+        layout.addWidget(self.body)
+
+        self.show_empty()
+
+    def _build_head(self) -> QHBoxLayout:
         self.glyph = QLabel(self)
         self.glyph.setFixedSize(36, 36)
         self.glyph.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -72,10 +95,7 @@ class ResultPanel(QFrame):
         self.kicker.setFont(kicker_font)
 
         self.title = _label(self, "title")
-        title_font = self.title.font()
-        title_font.setPointSizeF(title_font.pointSizeF() * 1.45)
-        title_font.setBold(True)
-        self.title.setFont(title_font)
+        _emphasise(self.title, 1.45)
         self.title.setAccessibleName("Outcome")
 
         self.subject = _label(self, "subject")
@@ -88,22 +108,59 @@ class ResultPanel(QFrame):
         self.busy.setAccessibleName("Waiting for the gateway")
         self.busy.setVisible(False)
 
+        text_column = QVBoxLayout()
+        text_column.setSpacing(4)
+        text_column.addWidget(self.kicker)
+        text_column.addWidget(self.title)
+        text_column.addSpacing(2)
+        text_column.addWidget(self.subject)
+        text_column.addWidget(self.answer)
+
+        head = QHBoxLayout()
+        head.setSpacing(14)
+        head.addWidget(self.glyph, 0, Qt.AlignmentFlag.AlignTop)
+        head.addLayout(text_column, 1)
+        return head
+
+    def _build_body(self) -> QWidget:
         self.warning = _label(self, "maybeQueued")
         self.warning.setAccessibleName("Warning")
-        warning_font = self.warning.font()
-        warning_font.setBold(True)
-        self.warning.setFont(warning_font)
+        _emphasise(self.warning)
         self.warning.setContentsMargins(10, 8, 10, 8)
         self.warning.setVisible(False)
 
         self.next_heading = _label(self, "nextHeading", selectable=False)
         self.next_heading.setText("What to do next")
-        heading_font = self.next_heading.font()
-        heading_font.setBold(True)
-        self.next_heading.setFont(heading_font)
+        _emphasise(self.next_heading)
         self.advice = _label(self, "advice")
         self.advice.setAccessibleName("What to do next")
 
+        self.details = QPlainTextEdit(self)
+        self.details.setReadOnly(True)
+        self.details.setAccessibleName("Details for support")
+        self.details.setMinimumHeight(120)
+        self.details.setVisible(False)
+        mono = QGuiApplication.font()
+        mono.setFamilies(["DejaVu Sans Mono", "Menlo", "Consolas", "monospace"])
+        mono.setPointSizeF(mono.pointSizeF() * 0.92)
+        self.details.setFont(mono)
+
+        actions = self._build_actions()
+
+        container = QWidget(self)
+        body = QVBoxLayout(container)
+        body.setContentsMargins(50, 0, 0, 0)
+        body.setSpacing(6)
+        body.addWidget(self.warning)
+        body.addSpacing(4)
+        body.addWidget(self.next_heading)
+        body.addWidget(self.advice)
+        body.addSpacing(6)
+        body.addLayout(actions)
+        body.addWidget(self.details)
+        return container
+
+    def _build_actions(self) -> QHBoxLayout:
         self.details_button = QToolButton(self)
         self.details_button.setText("Details for support")
         self.details_button.setCheckable(True)
@@ -120,55 +177,18 @@ class ResultPanel(QFrame):
         self.copy_button.setToolTip("Copy a plain-text summary for a chat or a ticket")
         self.copy_button.clicked.connect(self._on_copy_button_clicked)
 
-        self.details = QPlainTextEdit(self)
-        self.details.setReadOnly(True)
-        self.details.setAccessibleName("Details for support")
-        self.details.setMinimumHeight(120)
-        self.details.setVisible(False)
-        mono = QGuiApplication.font()
-        mono.setFamilies(["DejaVu Sans Mono", "Menlo", "Consolas", "monospace"])
-        mono.setPointSizeF(mono.pointSizeF() * 0.92)
-        self.details.setFont(mono)
-
-        text_column = QVBoxLayout()
-        text_column.setSpacing(4)
-        text_column.addWidget(self.kicker)
-        text_column.addWidget(self.title)
-        text_column.addSpacing(2)
-        text_column.addWidget(self.subject)
-        text_column.addWidget(self.answer)
-
-        head = QHBoxLayout()
-        head.setSpacing(14)
-        head.addWidget(self.glyph, 0, Qt.AlignmentFlag.AlignTop)
-        head.addLayout(text_column, 1)
+        self.fix_button = QPushButton(self)
+        self.fix_button.setVisible(False)
+        self.fix_button.clicked.connect(self._on_fix_button_clicked)
+        self._fix = ""
 
         actions = QHBoxLayout()
         actions.setSpacing(8)
         actions.addWidget(self.details_button)
         actions.addStretch(1)
+        actions.addWidget(self.fix_button)
         actions.addWidget(self.copy_button)
-
-        self.body = QWidget(self)
-        body = QVBoxLayout(self.body)
-        body.setContentsMargins(50, 0, 0, 0)
-        body.setSpacing(6)
-        body.addWidget(self.warning)
-        body.addSpacing(4)
-        body.addWidget(self.next_heading)
-        body.addWidget(self.advice)
-        body.addSpacing(6)
-        body.addLayout(actions)
-        body.addWidget(self.details)
-
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(18, 16, 18, 14)
-        layout.setSpacing(10)
-        layout.addLayout(head)
-        layout.addWidget(self.busy)
-        layout.addWidget(self.body)
-
-        self.show_empty()
+        return actions
 
     # States ---------------------------------------------------------------
 
@@ -205,12 +225,14 @@ class ResultPanel(QFrame):
         """Update the waiting time shown."""
         self.subject.setText(f"To {host} · {elapsed} s")
 
-    def show_not_sent(self, title: str, message: str) -> None:
+    def show_not_sent(
+        self, title: str, message: str, kicker: str = "Nothing was sent"
+    ) -> None:
         """Show why a run was not sent (setup problems, refusals)."""
         self.state = "not_sent"
         self.outcome = None
         self._set_tone("red", "warning")
-        self.kicker.setText("Nothing was sent")
+        self.kicker.setText(kicker)
         self.title.setText(title)
         self.subject.setText(message)
         self.answer.setVisible(False)
@@ -232,10 +254,10 @@ class ResultPanel(QFrame):
         self._set_tone(theme.CATEGORY_TONE[category], icons.outcome_icon_name(category))
         self.kicker.setText(theme.CATEGORY_LABEL[category])
         self.title.setText(outcome.title)
-        where = f" · {outcome.profile}" if outcome.profile else ""
+        where = f"  ·  {outcome.profile}" if outcome.profile else ""
         self.subject.setText(
-            f"Plan {describe(outcome.plan_id, plan_name)} · "
-            f"user {describe(outcome.user_id, user_name)}{where}"
+            f"{describe('Plan', outcome.plan_id, plan_name)}  ·  "
+            f"{describe('User', outcome.user_id, user_name)}{where}"
         )
         self.answer.setText(_answer_line(outcome))
         self.answer.setVisible(True)
@@ -249,7 +271,21 @@ class ResultPanel(QFrame):
             advice = f"{advice}\n\n{history_problem}"
         self.advice.setText(advice)
         self.details.setPlainText(_details(outcome))
+        self._offer_fix(outcome)
         self.body.setVisible(True)
+
+    def _offer_fix(self, outcome: Outcome) -> None:
+        fix, text = "", ""
+        if outcome.category is Category.AUTH:
+            fix, text = "token", "Set &token…"
+        elif outcome.category is Category.REDIRECTED or (
+            outcome.category is Category.INVALID and outcome.http_status in (404, 405)
+        ):
+            fix, text = "gateway", "Check the &gateway URL…"
+        self._fix = fix
+        self.fix_button.setText(text)
+        self.fix_button.setAccessibleName(text.replace("&", "").rstrip("…"))
+        self.fix_button.setVisible(bool(fix) and outcome.profile is not None)
 
     # Reading it back (tests, accessibility) --------------------------------
 
@@ -269,6 +305,10 @@ class ResultPanel(QFrame):
         self.details_button.setArrowType(
             Qt.ArrowType.DownArrow if shown else Qt.ArrowType.RightArrow
         )
+
+    def _on_fix_button_clicked(self) -> None:
+        if self._fix:
+            self.fix_requested.emit(self._fix)
 
     def _on_copy_button_clicked(self) -> None:
         if self.outcome is None:
@@ -298,7 +338,7 @@ class ResultPanel(QFrame):
             f"QLabel#kicker {{ color: {tone.accent}; }}"
             f"QLabel#title {{ color: {tone.accent}; }}"
             f"QLabel#answer {{ color: {muted}; }}"
-            f"QLabel#maybeQueued {{ background: {tone.accent}; "
+            f"QFrame#resultPanel QLabel#maybeQueued {{ background: {tone.accent}; "
             f"color: {tone.background}; border-radius: 5px; }}"
         )
         self.glyph.setPixmap(

@@ -7,11 +7,13 @@ file through the same save.
 
 from __future__ import annotations
 
+import functools
 import logging
 from datetime import UTC, datetime
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QColor
+from pydantic import ValidationError
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QColor, QIcon
 from PySide6.QtWidgets import (
     QButtonGroup,
     QCheckBox,
@@ -33,7 +35,6 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-from pydantic import ValidationError
 
 from app.core.errors import InputError, PlanRunnerError
 from app.core.secrets import Connection, SessionStore
@@ -119,7 +120,8 @@ class ColourPicker(QWidget):
                 self._group.setExclusive(False)
                 checked.setChecked(False)
                 self._group.setExclusive(True)
-        self.other.setIcon(icons.swatch(self._colour) if button is None else icons.swatch(None))
+        custom = button is None and self._colour is not None
+        self.other.setIcon(icons.swatch(self._colour) if custom else QIcon())
         if user:
             self.colour_changed.emit(self._colour)
 
@@ -138,7 +140,7 @@ class SettingsDialog(QDialog):
         workspace: The profiles and where their secrets are kept.
         tasks: The task helper; keyring calls go through it.
         initial_profile: The profile to show first.
-        focus: ``"token"`` to put the cursor in the token field.
+        focus: ``"token"`` or ``"gateway"``: the field to put the cursor in.
 
     Signals:
         profiles_changed(str): A profile was saved or removed; the name to select.
@@ -183,6 +185,8 @@ class SettingsDialog(QDialog):
         self.list = QListWidget(self)
         self.list.setAccessibleName("Profiles")
         self.list.setMinimumWidth(200)
+        self.list.setIconSize(QSize(14, 14))
+        self.list.setSpacing(2)
         self.list.currentItemChanged.connect(self._on_list_current_item_changed)
         self.add_button = QPushButton("&Add", self)
         self.add_button.setAccessibleName("Add profile")
@@ -246,7 +250,9 @@ class SettingsDialog(QDialog):
         self.name_edit.setAccessibleName("Profile name")
         self.name_edit.setMaxLength(60)
         self.name_edit.textChanged.connect(self._on_field_changed)
-        form.addRow(self._label("&Name:", self.name_edit), self._row("name", self.name_edit))
+        form.addRow(
+            self._label("&Name:", self.name_edit), self._row("name", self.name_edit)
+        )
 
         self.url_edit = QLineEdit(page)
         self.url_edit.setAccessibleName("Gateway URL")
@@ -257,34 +263,8 @@ class SettingsDialog(QDialog):
         url_box = self._stack(self._row("gateway_url", self.url_edit), self.url_hint)
         form.addRow(self._label("&Gateway URL:", self.url_edit), url_box)
 
-        self.token_edit = QLineEdit(page)
-        self.token_edit.setAccessibleName("Token")
-        self.token_edit.setEchoMode(QLineEdit.EchoMode.Password)
-        self.token_edit.setPlaceholderText("Paste the access token")
-        self.token_edit.textChanged.connect(self._on_token_edit_text_changed)
-        self.show_token = QToolButton(page)
-        self.show_token.setText("Show")
-        self.show_token.setCheckable(True)
-        self.show_token.setAccessibleName("Show token")
-        self.show_token.toggled.connect(self._on_show_token_toggled)
-        self.remove_token = QPushButton("Remove token", page)
-        self.remove_token.setAccessibleName("Remove token")
-        self.remove_token.clicked.connect(self._on_remove_token_clicked)
-        token_row = QHBoxLayout()
-        token_row.setContentsMargins(0, 0, 0, 0)
-        token_row.addWidget(self.token_edit, 1)
-        token_row.addWidget(self.show_token)
-        token_row.addWidget(self.remove_token)
-        token_widget = QWidget(page)
-        token_widget.setLayout(token_row)
-        self.token_hint = _muted(QLabel(page))
-        self.token_hint.setAccessibleName("Token message")
-        self.stored_in = _muted(QLabel(page))
-        self.stored_in.setAccessibleName("Where the URL and token are stored")
-        form.addRow(
-            self._label("&Token:", self.token_edit),
-            self._stack(token_widget, self.token_hint, self.stored_in),
-        )
+        token_box = self._build_token_box(page)
+        form.addRow(self._label("&Token:", self.token_edit), token_box)
 
         self.timeout_spin = QDoubleSpinBox(page)
         self.timeout_spin.setRange(1.0, 600.0)
@@ -335,10 +315,38 @@ class SettingsDialog(QDialog):
         )
         self.plain_http_warning.setVisible(False)
         form.addRow(
-            "", self._stack(self._row("allow_plain_http", self.plain_http),
-                            self.plain_http_warning)
+            "",
+            self._stack(
+                self._row("allow_plain_http", self.plain_http), self.plain_http_warning
+            ),
         )
         return page
+
+    def _build_token_box(self, page: QWidget) -> QWidget:
+        self.token_edit = QLineEdit(page)
+        self.token_edit.setAccessibleName("Token")
+        self.token_edit.setEchoMode(QLineEdit.EchoMode.Password)
+        self.token_edit.setPlaceholderText("Paste the access token")
+        self.token_edit.textChanged.connect(self._on_token_edit_text_changed)
+        self.show_token = QToolButton(page)
+        self.show_token.setText("Show")
+        self.show_token.setCheckable(True)
+        self.show_token.setAccessibleName("Show token")
+        self.show_token.toggled.connect(self._on_show_token_toggled)
+        self.remove_token = QPushButton("Remove token", page)
+        self.remove_token.setAccessibleName("Remove token")
+        self.remove_token.clicked.connect(self._on_remove_token_clicked)
+        row = QWidget(page)
+        row_layout = QHBoxLayout(row)
+        row_layout.setContentsMargins(0, 0, 0, 0)
+        row_layout.addWidget(self.token_edit, 1)
+        row_layout.addWidget(self.show_token)
+        row_layout.addWidget(self.remove_token)
+        self.token_hint = _muted(QLabel(page))
+        self.token_hint.setAccessibleName("Token message")
+        self.stored_in = _muted(QLabel(page))
+        self.stored_in.setAccessibleName("Where the URL and token are stored")
+        return self._stack(row, self.token_hint, self.stored_in)
 
     def _label(self, text: str, buddy: QWidget) -> QLabel:
         label = QLabel(text, self)
@@ -409,11 +417,14 @@ class SettingsDialog(QDialog):
         self.colour.set_colour(profile.colour)
         self.critical.setChecked(profile.critical)
         self.plain_http.setChecked(profile.allow_plain_http)
-        self.catalogue.set_catalogue(Catalogue(list(profile.plans), list(profile.users)))
+        self.catalogue.set_catalogue(
+            Catalogue(list(profile.plans), list(profile.users))
+        )
         self._apply_locks(name)
         self._show_stored_in()
         self.remove_button.setEnabled(
-            name is None or not self.workspace.is_preset(name)
+            name is None
+            or not self.workspace.is_preset(name)
             or not self.workspace.is_locked("profiles")
         )
         self.error.setVisible(False)
@@ -466,7 +477,7 @@ class SettingsDialog(QDialog):
         self.token_edit.setEnabled(False)
         self.tasks.submit(
             f"load connection of {name}",
-            lambda: self.workspace.connection(name),
+            functools.partial(self.workspace.connection, name),
             on_finished=lambda connection: self._on_connection_loaded(name, connection),
             on_failed=lambda error: self._on_connection_failed(name, error),
         )
@@ -484,6 +495,9 @@ class SettingsDialog(QDialog):
         self._update_save_button()
         if self._focus == "token":
             self.token_edit.setFocus()
+        elif self._focus == "gateway" and self.url_edit.isEnabled():
+            self.url_edit.setFocus()
+            self.url_edit.selectAll()
         self.connection_loaded.emit(name)
 
     def _on_connection_failed(self, name: str, error: Exception) -> None:
@@ -577,7 +591,9 @@ class SettingsDialog(QDialog):
         self._on_field_changed()
 
     def _set_hint_tone(self, label: QLabel, tone: str | None) -> None:
-        colour = theme.tone(tone, self).accent if tone else theme.muted_text(self).name()
+        colour = (
+            theme.tone(tone, self).accent if tone else theme.muted_text(self).name()
+        )
         label.setStyleSheet(f"color: {colour};")
 
     def _on_show_token_toggled(self, shown: bool) -> None:
@@ -653,9 +669,10 @@ class SettingsDialog(QDialog):
         url = url_text if url_text and url_text != self._stored.gateway_url else None
         token = self.token_edit.text() or None
         old_name = self._current
+        workspace = self.workspace  # the worker gets the core object, not the dialog
 
         def save() -> str:
-            self.workspace.save_profile(
+            workspace.save_profile(
                 profile, gateway_url=url, token=token, replace_name=old_name
             )
             return profile.name
@@ -692,7 +709,7 @@ class SettingsDialog(QDialog):
         self.remove_token.setEnabled(False)
         self.tasks.submit(
             f"remove token of {name}",
-            lambda: self.workspace.clear_token(name),
+            functools.partial(self.workspace.clear_token, name),
             on_finished=lambda _none: self._on_token_removed(name),
             on_failed=self._on_save_failed,
         )
@@ -725,7 +742,7 @@ class SettingsDialog(QDialog):
             return
         self.tasks.submit(
             f"remove profile {name}",
-            lambda: self.workspace.remove_profile(name),
+            functools.partial(self.workspace.remove_profile, name),
             on_finished=lambda _none: self._on_profile_removed(),
             on_failed=self._on_save_failed,
         )
@@ -745,9 +762,12 @@ class SettingsDialog(QDialog):
             self.list.setCurrentItem(previous)
             self.list.blockSignals(False)
             return
-        if previous is not None and previous.data(Qt.ItemDataRole.UserRole) is None:
-            if previous is not current:
-                self.list.takeItem(self.list.row(previous))
+        unsaved = (
+            previous is not None and previous.data(Qt.ItemDataRole.UserRole) is None
+        )
+        if unsaved and previous is not current:
+            # Leaving a new profile that was never saved drops it from the list.
+            self.list.takeItem(self.list.row(previous))
         self._show_profile(current.data(Qt.ItemDataRole.UserRole))
 
     def _confirm_discard(self) -> bool:
@@ -768,15 +788,13 @@ class SettingsDialog(QDialog):
         self.error.setVisible(True)
 
     def done(self, result: int) -> None:  # noqa: D102 - Qt's own method
-        if result == QDialog.DialogCode.Rejected and self._dirty:
-            if not self._confirm_discard():
-                return
+        closing_unsaved = result == QDialog.DialogCode.Rejected and self._dirty
+        if closing_unsaved and not self._confirm_discard():
+            return
         super().done(result)
 
 
 def _message(error: Exception) -> str:
     if isinstance(error, PlanRunnerError):
         return str(error)
-    return (
-        f"Something went wrong ({type(error).__name__}). The details are in the log."
-    )
+    return f"Something went wrong ({type(error).__name__}). The details are in the log."

@@ -63,7 +63,7 @@ class _Job(QRunnable):
         started = time.monotonic()
         try:
             result = self._function()
-        except Exception as error:  # noqa: BLE001 - every failure goes back to the GUI
+        except Exception as error:
             if not _is_expected(error):
                 log.error(
                     "Background task %r failed unexpectedly",

@@ -1,0 +1,443 @@
+"""The GUI face's one wiring place: paths, logging, secrets, history, runner, window.
+
+:func:`run_app` is what ``plan-runner`` (without a command) calls. Everything the
+window needs is built here and passed in; nothing else in the GUI reaches for a
+global.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from PySide6 import __version__ as pyside_version
+from PySide6.QtCore import (
+    QEventLoop,
+    QMessageLogContext,
+    QSettings,
+    QTimer,
+    QtMsgType,
+    qInstallMessageHandler,
+)
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import QApplication, QMessageBox
+
+from app import __version__
+from app.core.errors import PlanRunnerError
+from app.core.logs import setup_logging
+from app.core.paths import AppPaths
+from app.core.redact import Redactor
+from app.core.runner import Runner
+from app.core.secrets import SecretStore, SessionStore
+from app.core.workspace import Workspace, open_secret_store
+from app.gui import icons, theme
+from app.gui.demo import DemoEnvironment
+from app.gui.main_window import MainWindow
+from app.gui.recent_runs import Rerun
+from app.gui.tasks import TaskRunner
+
+log = logging.getLogger(__name__)
+qt_log = logging.getLogger("qt")
+
+KEYRING_WAIT_SECONDS = 10.0
+SELF_CHECK_KEYRING_SECONDS = 2.0
+RECENT_FROM_HISTORY = 50
+SELF_CHECK_PROFILE = "plan-runner-self-check"
+
+
+# Qt and Python errors into logging and onto the screen ---------------------------
+
+_QT_LEVELS = {
+    QtMsgType.QtDebugMsg: logging.DEBUG,
+    QtMsgType.QtInfoMsg: logging.INFO,
+    QtMsgType.QtWarningMsg: logging.WARNING,
+    QtMsgType.QtCriticalMsg: logging.ERROR,
+    QtMsgType.QtFatalMsg: logging.CRITICAL,
+}
+
+
+def qt_message_handler(
+    mode: QtMsgType, context: QMessageLogContext, message: str
+) -> None:
+    """Send Qt's own messages to the ``qt`` logger."""
+    category = getattr(context, "category", None) or "qt"
+    qt_log.log(_QT_LEVELS.get(mode, logging.WARNING), "[%s] %s", category, message)
+
+
+class CrashReporter:
+    """The excepthook: logs an unexpected error and says where the log is.
+
+    Args:
+        log_file: The log file people can attach to a ticket.
+        show: Shows the message to the person; a dialog by default.
+    """
+
+    def __init__(
+        self, log_file: Path, show: Callable[[str], None] | None = None
+    ) -> None:
+        self.log_file = log_file
+        self._show = show
+        self._showing = False
+
+    def __call__(
+        self,
+        exc_type: type[BaseException],
+        error: BaseException,
+        tb: TracebackType | None,
+    ) -> None:
+        """Handle an exception nobody caught."""
+        if issubclass(exc_type, KeyboardInterrupt):
+            QApplication.quit()
+            return
+        log.critical(
+            "Unexpected error:\n%s",
+            "".join(traceback.format_exception(exc_type, error, tb)),
+        )
+        if self._showing:  # an error while the dialog is up: logged is enough
+            return
+        self._showing = True
+        try:
+            (self._show or self.show_dialog)(self.message(exc_type))
+        finally:
+            self._showing = False
+
+    def message(self, exc_type: type[BaseException]) -> str:
+        """Return what the person reads (never the exception's text: it is logged)."""
+        return (
+            f"Plan Runner hit an unexpected error ({exc_type.__name__}).\n\n"
+            "Your settings and your history of runs are safe. If a run was in "
+            "flight, check the test system before running it again.\n\n"
+            f"The details are in the log file:\n{self.log_file}\n\n"
+            "Attach it when you report the problem; it holds no tokens."
+        )
+
+    def show_dialog(self, text: str) -> None:
+        """Show ``text`` in a modal error dialog."""
+        box = QMessageBox(
+            QMessageBox.Icon.Critical, "Plan Runner: unexpected error", text
+        )
+        box.setTextInteractionFlags(box.textInteractionFlags())
+        box.exec()
+
+
+# The history, when its module is there -------------------------------------------
+
+
+def open_history(path: Path) -> tuple[Any, list[str]]:
+    """Open the history store; return it (or None) and notices to show."""
+    try:
+        from app.core.history import HistoryStore  # noqa: PLC0415
+    except ImportError:
+        log.warning("The history module is not available; runs are not recorded")
+        return None, []
+    try:
+        store = HistoryStore.open(path)
+    except PlanRunnerError as error:
+        return None, [f"{error} Runs of this session are not recorded."]
+    return store, [str(notice) for notice in getattr(store, "notices", [])]
+
+
+def make_history_view(store: Any) -> Any:
+    """Return the full history view on ``store``, or None when unavailable."""
+    if store is None:
+        return None
+    try:
+        from app.gui.history_view import HistoryView  # noqa: PLC0415
+    except ImportError:
+        return None
+    return HistoryView(store, None)
+
+
+def recent_from_history(store: Any, limit: int = RECENT_FROM_HISTORY) -> list[Rerun]:
+    """Return the latest runs of the history, newest first."""
+    if store is None:
+        return []
+    try:
+        from app.core.history import HistoryFilter  # noqa: PLC0415
+
+        page = store.page(HistoryFilter(), limit=limit)
+    except (ImportError, PlanRunnerError, TypeError, AttributeError) as error:
+        log.warning("Could not read the recent runs: %s", error)
+        return []
+    rows = getattr(page, "rows", page)
+    return [
+        Rerun(row.plan_id, row.user_id, getattr(row, "profile", None))
+        for row in rows
+        if isinstance(getattr(row, "plan_id", None), int)
+    ]
+
+
+# Waiting for a task without blocking the event loop ---------------------------------
+
+
+def wait_for(
+    tasks: TaskRunner, name: str, function: Callable[[], Any], seconds: float
+) -> tuple[bool, Any]:
+    """Run ``function`` through the task helper; spin the event loop until it ends.
+
+    Returns:
+        ``(True, result)``, or ``(False, None)`` when it did not end in time.
+
+    Raises:
+        Exception: Whatever ``function`` raised.
+    """
+    outcome: dict[str, Any] = {}
+    loop = QEventLoop()
+    task = tasks.submit(
+        name,
+        function,
+        on_finished=lambda value: outcome.update(value=value),
+        on_failed=lambda error: outcome.update(error=error),
+    )
+    task.finished.connect(loop.quit)
+    task.failed.connect(loop.quit)
+    timer = QTimer()
+    timer.setSingleShot(True)
+    timer.timeout.connect(loop.quit)
+    timer.start(round(seconds * 1000))
+    if not task.done:
+        loop.exec()
+    timer.stop()
+    if "error" in outcome:
+        raise outcome["error"]
+    if "value" not in outcome:
+        return False, None
+    return True, outcome["value"]
+
+
+# Wiring -------------------------------------------------------------------------
+
+
+@dataclass
+class Gui:
+    """The window and what was opened for it, closed together."""
+
+    window: MainWindow
+    workspace: Workspace
+    history: Any
+    tasks: TaskRunner
+    window_state: QSettings
+    closers: list[Callable[[], None]] = field(default_factory=list)
+
+    def close(self) -> None:
+        """Close the window (if open) and everything opened for it."""
+        if not self.window.isHidden() or not self.tasks.closed:
+            self.window.close()
+        if not self.tasks.closed:
+            self.tasks.shutdown(0)
+        if self.history is not None:
+            try:
+                self.history.close()
+            except PlanRunnerError as error:
+                log.warning("Closing the history failed: %s", error)
+        for closer in self.closers:
+            closer()
+
+
+def build_gui(
+    paths: AppPaths,
+    redactor: Redactor,
+    tasks: TaskRunner,
+    *,
+    secrets: SecretStore | None = None,
+    demo: DemoEnvironment | None = None,
+) -> Gui:
+    """Build the workspace, history, runner and main window.
+
+    Args:
+        paths: Where settings, history and logs live.
+        redactor: The app's one redactor.
+        tasks: The one background-task helper.
+        secrets: The secret store; opened (off the GUI thread) when None.
+        demo: Demo mode, which provides its own secret store and profiles.
+    """
+    if demo is not None:
+        secrets = demo.secrets
+    if secrets is None:
+        finished, secrets = wait_for(
+            tasks,
+            "open the keyring",
+            lambda: open_secret_store(redactor),
+            KEYRING_WAIT_SECONDS,
+        )
+        if not finished:
+            secrets = SessionStore(
+                redactor,
+                f"The keyring did not answer within {KEYRING_WAIT_SECONDS:g} s.",
+            )
+    workspace = Workspace.open(paths, redactor, secrets)
+    if demo is not None:
+        demo.populate(workspace)
+    history, notices = open_history(paths.history_file)
+    runner = Runner(redactor, history=history)
+    keyring_problem = (
+        secrets.reason if isinstance(secrets, SessionStore) and demo is None else None
+    )
+    window_state = QSettings(
+        str(paths.config_dir / "window.ini"), QSettings.Format.IniFormat
+    )
+    window = MainWindow(
+        workspace,
+        runner,
+        tasks,
+        paths=paths,
+        window_state=window_state,
+        keyring_problem=keyring_problem,
+        notices=notices,
+        history_view=make_history_view(history),
+        recent=recent_from_history(history),
+        demo=demo,
+    )
+    return Gui(window, workspace, history, tasks, window_state)
+
+
+def create_application() -> QApplication:
+    """Return the QApplication, set up with the app's names, icon and scheme."""
+    existing = QApplication.instance()
+    app = existing if isinstance(existing, QApplication) else QApplication(sys.argv)
+    QApplication.setApplicationName("plan-runner")
+    QApplication.setApplicationDisplayName("Plan Runner")
+    QApplication.setApplicationVersion(__version__)
+    QApplication.setOrganizationName("plan-runner")
+    QGuiApplication.setDesktopFileName("plan-runner")
+    theme.apply_scheme(app)
+    if existing is None:
+        QGuiApplication.styleHints().colorSchemeChanged.connect(
+            lambda _scheme: theme.apply_scheme(app)
+        )
+    app.setWindowIcon(icons.icon(icons.APP_ICON))
+    return app
+
+
+def run_app(*, demo: bool, self_check: bool) -> int:
+    """Open the desktop app; return the exit code."""
+    app = create_application()
+    if self_check:
+        return run_self_check(app)
+
+    redactor = Redactor()
+    environment = DemoEnvironment(redactor).start() if demo else None
+    paths = environment.paths if environment else AppPaths.from_environment()
+    handlers = setup_logging(paths.log_file, redactor)
+    previous_qt_handler = qInstallMessageHandler(qt_message_handler)
+    previous_hook = sys.excepthook
+    sys.excepthook = CrashReporter(paths.log_file)
+    log.info("Plan Runner %s starting%s", __version__, " (demo)" if demo else "")
+    tasks = TaskRunner(app)
+    gui: Gui | None = None
+    try:
+        gui = build_gui(paths, redactor, tasks, demo=environment)
+        gui.window.show()
+        return int(app.exec())
+    finally:
+        started = time.monotonic()
+        if gui is not None:
+            gui.close()
+        tasks.shutdown(0)
+        if environment is not None:
+            environment.close()
+        log.info("Stopped in %.0f ms", (time.monotonic() - started) * 1000)
+        sys.excepthook = previous_hook
+        qInstallMessageHandler(previous_qt_handler)
+        root = logging.getLogger()
+        for handler in handlers:
+            root.removeHandler(handler)
+            handler.close()
+
+
+# The self-check -------------------------------------------------------------------
+
+
+def probe_keyring(redactor: Redactor) -> tuple[bool, str]:
+    """Reach the keyring; return whether it works and what to report."""
+    store = open_secret_store(redactor)
+    if isinstance(store, SessionStore):
+        return False, f"unavailable: {store.reason}"
+    try:
+        store.load(SELF_CHECK_PROFILE)
+    except PlanRunnerError as error:
+        return False, f"unavailable: {error}"
+    return True, f"OK ({store.backend_name})"
+
+
+def run_self_check(app: QApplication) -> int:
+    """Open the window, render every icon, reach the keyring; print a report."""
+    started = time.monotonic()
+    # The report says what matters; keep the core's warnings off the terminal.
+    quiet = logging.NullHandler()
+    logging.getLogger().addHandler(quiet)
+    report = [f"Plan Runner {__version__} self-check"]
+    report.append(f"  Qt: PySide6 {pyside_version}, platform {app.platformName()}")
+    ok = True
+
+    problems = icons.check_icons()
+    if problems:
+        ok = False
+        report.append("  Icons: FAILED")
+        report.extend(f"    - {problem}" for problem in problems)
+    else:
+        report.append(f"  Icons: OK ({len(icons.all_icon_names())} rendered)")
+
+    redactor = Redactor()
+    probe_tasks = TaskRunner(app)
+    keyring_done, keyring = wait_for(
+        probe_tasks,
+        "probe the keyring",
+        lambda: probe_keyring(redactor),
+        SELF_CHECK_KEYRING_SECONDS,
+    )
+    if keyring_done:
+        report.append(f"  Keyring: {keyring[1]}")
+        if not keyring[0]:
+            report.append("    (tokens would be kept for the session only)")
+    else:
+        report.append(
+            f"  Keyring: no answer within {SELF_CHECK_KEYRING_SECONDS:g} s "
+            "(it may be waiting to be unlocked)"
+        )
+
+    with tempfile.TemporaryDirectory(prefix="plan-runner-self-check-") as home:
+        root = Path(home)
+        paths = AppPaths(root / "config", root / "data", root / "logs", root / "none")
+        tasks = TaskRunner(app)
+        try:
+            gui = build_gui(
+                paths, redactor, tasks, secrets=SessionStore(redactor, "self-check")
+            )
+            gui.window.show()
+            app.processEvents()
+            image = gui.window.grab()
+            if image.isNull() or image.width() < 100:
+                ok = False
+                report.append("  Window: FAILED (it rendered nothing)")
+            else:
+                report.append(
+                    f"  Window: OK ({image.width()}x{image.height()} rendered)"
+                )
+            gui.close()
+        except Exception as error:
+            ok = False
+            log.exception("The self-check could not open the window")
+            report.append(f"  Window: FAILED ({type(error).__name__}: {error})")
+
+    report.append(
+        f"Result: {'OK' if ok else 'FAILED'} in {(time.monotonic() - started):.1f} s"
+    )
+    sys.stdout.write("\n".join(report) + "\n")
+    sys.stdout.flush()
+    logging.getLogger().removeHandler(quiet)
+    code = 0 if ok else 1
+    if not probe_tasks.shutdown(0 if not keyring_done else 1000):
+        # A keyring call that never returns would keep the process alive at exit
+        # (a thread pool joins its threads); nothing else is left to clean up.
+        os._exit(code)
+    return code
