@@ -1803,9 +1803,7 @@ class _Doctor:
         self, status: int, headers: dict[str, str], body: bytes, elapsed: float
     ) -> DoctorStep:
         base, host = self.gateway.base, self.gateway.host
-        excerpt = text_excerpt(
-            body.decode("utf-8", errors="replace"), headers.get("content-type", ""), 80
-        )
+        excerpt = _said(body, headers.get("content-type", ""))
         facts: dict[str, object] = {"status": status, "ms": elapsed, "url": base}
         for name in ("server", "via", "location", "content-type", "www-authenticate"):
             if name in headers:
@@ -1928,6 +1926,21 @@ def _connect_through_proxy(
     if len(parts) < 2 or not parts[1].isdigit():
         raise OSError(f"the proxy answered {status_line[:80]!r}")
     return int(parts[1]), parts[2] if len(parts) > 2 else ""
+
+
+def _said(body: bytes, content_type: str) -> str:
+    """Return what an answer says in a few words: a JSON message, or an excerpt."""
+    text = body.decode("utf-8", errors="replace")
+    try:
+        document = json.loads(text)
+    except ValueError:
+        document = None
+    if isinstance(document, dict):
+        for key in ("message", "error", "status"):
+            value = document.get(key)
+            if isinstance(value, str | int) and not isinstance(value, bool):
+                return text_excerpt(str(value), "", 80)
+    return text_excerpt(text, content_type, 80)
 
 
 def _peek(response: httpx.Response, deadline: float) -> bytes:

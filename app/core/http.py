@@ -208,7 +208,12 @@ def build_client(
         options["transport"] = transport
     try:
         client = httpx.Client(trust_env=settings.trust_env, **options)
-    except (ValueError, TypeError, httpx.InvalidURL) as error:
+    except (ValueError, TypeError, ImportError, httpx.InvalidURL) as error:
+        if settings.proxy:
+            raise SetupError(
+                f"The proxy {settings.proxy!r} cannot be used: {error}. Check the "
+                "proxy in the profile's settings or the machine policy."
+            ) from None
         log.warning("Ignoring the proxy settings of the environment: %s", error)
         client = httpx.Client(trust_env=False, **options)
     if canceller is not None:

@@ -6,6 +6,7 @@ import base64
 import logging
 import re
 import threading
+import urllib.parse
 
 REDACTED = "[REDACTED]"
 
@@ -35,7 +36,11 @@ class Redactor:
         """Remember a secret so that it is removed from everything redacted later."""
         if not secret or len(secret) < 4:
             return
-        forms = {secret}
+        forms = {
+            secret,
+            urllib.parse.quote(secret, safe=""),
+            urllib.parse.quote_plus(secret),
+        }
         raw = secret.encode()
         for encode in (base64.b64encode, base64.urlsafe_b64encode):
             encoded = encode(raw).decode()

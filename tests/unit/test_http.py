@@ -261,3 +261,11 @@ def test_a_malformed_redirect_location_is_kept_and_never_raises(location):
     assert exchange.answer is not None
     assert exchange.answer.status == 301
     assert exchange.answer.headers["location"] == location
+
+
+@pytest.mark.parametrize(
+    "proxy", ["socks5://127.0.0.1:1080", "::bad::", "http://h:notaport"]
+)
+def test_an_unusable_profile_proxy_is_a_setup_error_naming_it(proxy):
+    with pytest.raises(SetupError, match="proxy"):
+        build_client(ClientSettings(proxy=proxy))

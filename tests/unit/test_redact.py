@@ -49,3 +49,11 @@ def test_the_logging_filter_redacts_messages_arguments_and_tracebacks(tmp_path):
     assert TOKEN not in content
     assert "ValueError" in content
     assert content.count("[REDACTED]") == 2
+
+
+def test_url_encoded_forms_of_a_known_secret_are_removed():
+    redactor = Redactor()
+    secret = "a+b/c=d&e"
+    redactor.add(secret)
+    text = redactor.redact("q=a%2Bb%2Fc%3Dd%26e and a%2Bb%2Fc%3Dd%26e")
+    assert "a%2Bb" not in text
