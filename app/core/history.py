@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -292,9 +293,12 @@ class HistoryStore:
         now = clock or _utc_now
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
+            # Only its owner may read a new history (SQLite gives the -wal and
+            # -shm files the same mode); a 0-byte file is an empty database.
+            _create_private(path)
         except OSError as error:
             raise HistoryError(
-                f"The history folder {path.parent} cannot be created "
+                f"The history file {path} cannot be created "
                 f"({error.strerror or error}). Check that you may write there."
             ) from None
         notices: list[str] = []
@@ -678,6 +682,15 @@ def _connect(
         writer.close()
         raise HistoryError(_explain(error, "open", path)) from error
     return writer, reader
+
+
+def _create_private(path: Path) -> None:
+    """Create ``path`` empty and owner-only, unless it exists (left untouched)."""
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    os.close(descriptor)
 
 
 def _inspect(path: Path) -> None:

@@ -143,7 +143,7 @@ class CatalogueEditor(QWidget):
         self.message.setVisible(False)
 
         self.add_plan_button = QPushButton("Add &plan", self)
-        self.add_user_button = QPushButton("Add &user", self)
+        self.add_user_button = QPushButton("Add us&er", self)
         self.remove_button = QPushButton("&Remove", self)
         self.import_button = QPushButton("&Import CSV…", self)
         self.export_button = QPushButton("E&xport CSV…", self)

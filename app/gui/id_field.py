@@ -93,6 +93,8 @@ class IdField(QWidget):
         self._value: int | None = None
         self._problem: str | None = None
         self._name = ""
+        # An empty field says "Enter a … ID" only once someone has typed in it.
+        self._touched = False
 
         self.combo = QComboBox(self)
         self.combo.setEditable(True)
@@ -127,6 +129,7 @@ class IdField(QWidget):
         layout.addWidget(self.message)
 
         self.combo.editTextChanged.connect(self._on_combo_edit_text_changed)
+        line.textEdited.connect(self._on_line_text_edited)
         self.combo.activated.connect(self._on_combo_activated)
         completer.activated.connect(self._on_completer_activated)
         self._check(self.combo.currentText())
@@ -155,7 +158,9 @@ class IdField(QWidget):
 
     def set_text(self, text: str) -> None:
         """Replace the text, as if typed."""
+        self._touched = True
         self.combo.setEditText(text)
+        self._show_message()
 
     def set_value(self, value: int | None) -> None:
         """Show ``value`` (or nothing)."""
@@ -224,7 +229,11 @@ class IdField(QWidget):
         self.value_changed.emit(value)
 
     def _show_message(self) -> None:
-        if self._problem:
+        quiet = not self._touched and not self.combo.currentText().strip()
+        if self._problem and quiet:
+            self.message.setText("")
+            colour = theme.muted_text(self).name()
+        elif self._problem:
             colour = theme.tone("red", self).accent
             self.message.setText(self._problem)
             self.combo.setProperty("invalid", True)
@@ -247,6 +256,11 @@ class IdField(QWidget):
 
     def _on_combo_edit_text_changed(self, text: str) -> None:
         self._check(text)
+
+    def _on_line_text_edited(self, _text: str) -> None:
+        if not self._touched:
+            self._touched = True
+            self._show_message()
 
     def _on_combo_activated(self, index: int) -> None:
         if 0 <= index < len(self._choices):

@@ -7,6 +7,7 @@ global.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import sys
@@ -14,7 +15,7 @@ import tempfile
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -33,6 +34,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 
 from app import __version__
 from app.core.errors import PlanRunnerError
+from app.core.history import HistoryFilter, HistoryStore
 from app.core.logs import setup_logging
 from app.core.paths import AppPaths
 from app.core.redact import Redactor
@@ -41,6 +43,7 @@ from app.core.secrets import SecretStore, SessionStore
 from app.core.workspace import Workspace, open_secret_store
 from app.gui import icons, theme
 from app.gui.demo import DemoEnvironment
+from app.gui.history_view import HistoryView
 from app.gui.main_window import MainWindow
 from app.gui.recent_runs import Rerun
 from app.gui.tasks import TaskRunner
@@ -129,51 +132,30 @@ class CrashReporter:
         box.exec()
 
 
-# The history, when its module is there -------------------------------------------
+# The history ----------------------------------------------------------------------
 
 
-def open_history(path: Path) -> tuple[Any, list[str]]:
+def open_history(path: Path) -> tuple[HistoryStore | None, list[str]]:
     """Open the history store; return it (or None) and notices to show."""
-    try:
-        from app.core.history import HistoryStore  # noqa: PLC0415
-    except ImportError:
-        log.warning("The history module is not available; runs are not recorded")
-        return None, []
     try:
         store = HistoryStore.open(path)
     except PlanRunnerError as error:
         return None, [f"{error} Runs of this session are not recorded."]
-    return store, [str(notice) for notice in getattr(store, "notices", [])]
+    return store, list(store.notices)
 
 
-def make_history_view(store: Any) -> Any:
-    """Return the full history view on ``store``, or None when unavailable."""
-    if store is None:
-        return None
-    try:
-        from app.gui.history_view import HistoryView  # noqa: PLC0415
-    except ImportError:
-        return None
-    return HistoryView(store, None)
-
-
-def recent_from_history(store: Any, limit: int = RECENT_FROM_HISTORY) -> list[Rerun]:
-    """Return the latest runs of the history, newest first."""
+def recent_from_history(
+    store: HistoryStore | None, limit: int = RECENT_FROM_HISTORY
+) -> list[Rerun]:
+    """Return the latest runs of the history, newest first (for the ID pickers)."""
     if store is None:
         return []
     try:
-        from app.core.history import HistoryFilter  # noqa: PLC0415
-
-        page = store.page(HistoryFilter(), limit=limit)
-    except (ImportError, PlanRunnerError, TypeError, AttributeError) as error:
+        rows = store.page(HistoryFilter(), limit=limit)
+    except PlanRunnerError as error:
         log.warning("Could not read the recent runs: %s", error)
         return []
-    rows = getattr(page, "rows", page)
-    return [
-        Rerun(row.plan_id, row.user_id, getattr(row, "profile", None))
-        for row in rows
-        if isinstance(getattr(row, "plan_id", None), int)
-    ]
+    return [Rerun(row.plan_id, row.user_id, row.profile) for row in rows]
 
 
 # Waiting for a task without blocking the event loop ---------------------------------
@@ -223,10 +205,9 @@ class Gui:
 
     window: MainWindow
     workspace: Workspace
-    history: Any
+    history: HistoryStore | None
     tasks: TaskRunner
     window_state: QSettings
-    closers: list[Callable[[], None]] = field(default_factory=list)
 
     def close(self) -> None:
         """Close the window (if open) and everything opened for it."""
@@ -239,8 +220,6 @@ class Gui:
                 self.history.close()
             except PlanRunnerError as error:
                 log.warning("Closing the history failed: %s", error)
-        for closer in self.closers:
-            closer()
 
 
 def build_gui(
@@ -250,6 +229,7 @@ def build_gui(
     *,
     secrets: SecretStore | None = None,
     demo: DemoEnvironment | None = None,
+    open_secrets: Callable[[Redactor], SecretStore] = open_secret_store,
 ) -> Gui:
     """Build the workspace, history, runner and main window.
 
@@ -259,6 +239,7 @@ def build_gui(
         tasks: The one background-task helper.
         secrets: The secret store; opened (off the GUI thread) when None.
         demo: Demo mode, which provides its own secret store and profiles.
+        open_secrets: Opens the keyring (or a session store that says why).
     """
     if demo is not None:
         secrets = demo.secrets
@@ -266,7 +247,7 @@ def build_gui(
         finished, secrets = wait_for(
             tasks,
             "open the keyring",
-            lambda: open_secret_store(redactor),
+            functools.partial(open_secrets, redactor),
             KEYRING_WAIT_SECONDS,
         )
         if not finished:
@@ -293,7 +274,7 @@ def build_gui(
         window_state=window_state,
         keyring_problem=keyring_problem,
         notices=notices,
-        history_view=make_history_view(history),
+        history_view=None if history is None else HistoryView(history),
         recent=recent_from_history(history),
         demo=demo,
     )

@@ -43,6 +43,7 @@ from app.core.urls import GatewayUrl, parse_gateway_url
 from app.core.workspace import Workspace
 from app.gui import icons, theme
 from app.gui.banners import BannerArea, BannerSpec
+from app.gui.history_view import HistoryView
 from app.gui.id_field import Choice, IdField
 from app.gui.recent_runs import RecentRuns, Rerun
 from app.gui.result_panel import ResultPanel
@@ -95,6 +96,7 @@ class _ProfileState:
 
     connection: Connection | None = None
     problem: str | None = None
+    url_problem: str | None = None
     gateway: GatewayUrl | None = None
 
 
@@ -185,7 +187,7 @@ class MainWindow(QMainWindow):
         window_state: QSettings,
         keyring_problem: str | None = None,
         notices: Iterable[str] = (),
-        history_view: QWidget | None = None,
+        history_view: HistoryView | None = None,
         recent: Iterable[Rerun] = (),
         demo: DemoControls | None = None,
     ) -> None:
@@ -512,6 +514,8 @@ class MainWindow(QMainWindow):
                 where += f":{state.gateway.port}"
         elif state.problem:
             where = "keyring not readable"
+        elif state.url_problem:
+            where = "invalid gateway URL"
         else:
             where = "no gateway URL yet"
         return f"{profile.name}  —  {where}"
@@ -549,7 +553,7 @@ class MainWindow(QMainWindow):
                     try:
                         state.gateway = parse_gateway_url(value.gateway_url)
                     except PlanRunnerError as error:
-                        state.problem = str(error)
+                        state.url_problem = str(error)
             self._states[name] = state
         for index, profile in enumerate(self._profiles):
             if index < self.profile_combo.count():
@@ -625,11 +629,16 @@ class MainWindow(QMainWindow):
         )
         self.run_button.setEnabled(ready)
         if self._run is not None:
-            self.run_hint.setText("Waiting for the gateway…")
+            hint = "Waiting for the gateway…"
         elif self.current_profile() is None:
-            self.run_hint.setText("Add an environment in Settings first")
+            hint = "Add an environment in Settings first"
+        elif not self.plan_field.text().strip() or not self.user_field.text().strip():
+            hint = "Enter a plan and a user"
+        elif not ready:
+            hint = "Correct the plan or user first"
         else:
-            self.run_hint.setText("Ctrl+Enter")
+            hint = "Ctrl+Enter"
+        self.run_hint.setText(hint)
 
     # Banners ------------------------------------------------------------------
 
@@ -679,7 +688,18 @@ class MainWindow(QMainWindow):
             )
         elif state is not None and state.connection is not None:
             connection = state.connection
-            if not connection.gateway_url:
+            if state.url_problem:
+                specs.append(
+                    BannerSpec(
+                        "gateway",
+                        "red",
+                        f"The gateway URL of {name!r} cannot be used: "
+                        f"{state.url_problem}",
+                        "Open settings…",
+                        lambda: self.open_settings(name),
+                    )
+                )
+            elif not connection.gateway_url:
                 specs.append(
                     BannerSpec(
                         "gateway",
@@ -848,7 +868,7 @@ class MainWindow(QMainWindow):
         if self.recent_runs is not None:
             self.recent_runs.add(outcome, request.plan_name, request.user_name)
         if self.history_view is not None:
-            self.history_view.refresh()  # type: ignore[attr-defined]
+            self.history_view.refresh()
         profile = self.current_profile()
         self.plan_field.set_choices(self._choices(profile, "plan"))
         self.user_field.set_choices(self._choices(profile, "user"))

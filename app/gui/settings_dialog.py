@@ -275,7 +275,7 @@ class SettingsDialog(QDialog):
         self.timeout_spin.setToolTip("How long to wait for the gateway's answer")
         self.timeout_spin.valueChanged.connect(self._on_field_changed)
         form.addRow(
-            self._label("Read &timeout:", self.timeout_spin),
+            self._label("Read time&out:", self.timeout_spin),
             self._row("read_timeout", self.timeout_spin, stretch=True),
         )
 
@@ -346,6 +346,9 @@ class SettingsDialog(QDialog):
         self.token_hint.setAccessibleName("Token message")
         self.stored_in = _muted(QLabel(page))
         self.stored_in.setAccessibleName("Where the URL and token are stored")
+        self.stored_in.setToolTip(
+            "The gateway URL and the token are kept there, never in the settings file."
+        )
         return self._stack(row, self.token_hint, self.stored_in)
 
     def _label(self, text: str, buddy: QWidget) -> QLabel:
@@ -463,7 +466,7 @@ class SettingsDialog(QDialog):
 
     def _show_stored_in(self) -> None:
         secrets = self.workspace.secrets
-        text = f"URL and token are stored in: {secrets.backend_name}"
+        text = f"Stored in: {secrets.backend_name}"
         if isinstance(secrets, SessionStore):
             text += f". {secrets.reason}"
         self.stored_in.setText(text)

@@ -15,6 +15,8 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal, Slot
 
+from app.core.errors import PlanRunnerError
+
 log = logging.getLogger(__name__)
 
 MAX_WORKERS = 4
@@ -79,8 +81,7 @@ class _Job(QRunnable):
 
 
 def _is_expected(error: Exception) -> bool:
-    from app.core.errors import PlanRunnerError  # noqa: PLC0415
-
+    # The core's own errors carry a message for people; anything else is a bug.
     return isinstance(error, PlanRunnerError)
 
 

@@ -20,7 +20,7 @@ from app.gui.main import create_application, run_app
 from app.gui.main_window import MainWindow
 
 OUT = Path(__file__).resolve().parents[2] / "resources" / "screenshots"
-SIZE = (960, 900)
+SIZE = (1040, 900)
 
 
 def pause(ms: int) -> None:
@@ -30,13 +30,12 @@ def pause(ms: int) -> None:
     loop.exec()
 
 
-def main_window() -> MainWindow:
-    """Return the app's main window."""
-    return next(
-        widget
-        for widget in QApplication.topLevelWidgets()
-        if isinstance(widget, MainWindow)
-    )
+def shown_main_window() -> MainWindow | None:
+    """Return the app's main window once it is shown."""
+    for widget in QApplication.topLevelWidgets():
+        if isinstance(widget, MainWindow) and widget.isVisible():
+            return widget
+    return None
 
 
 def run_once(window: MainWindow) -> None:
@@ -59,9 +58,8 @@ def save(window: MainWindow, name: str) -> None:
     print(f"saved {target}")
 
 
-def drive() -> None:
+def drive(window: MainWindow) -> None:
     """Perform the runs and grab the window after each."""
-    window = main_window()
     window.resize(*SIZE)
     pause(600)
     window.plan_field.set_text("681")
@@ -77,7 +75,18 @@ def drive() -> None:
 def main() -> int:
     """Open the demo app, drive it, return its exit code."""
     create_application()
-    QTimer.singleShot(0, drive)
+    # Poll (rather than wait inside a callback) so that nothing blocks the start.
+    poll = QTimer()
+    poll.setInterval(50)
+
+    def start_when_shown() -> None:
+        window = shown_main_window()
+        if window is not None:
+            poll.stop()
+            drive(window)
+
+    poll.timeout.connect(start_when_shown)
+    poll.start()
     return run_app(demo=True, self_check=False)
 
 

@@ -168,3 +168,25 @@ def test_a_shut_down_task_helper_refuses_new_work(tasks):
     assert tasks.shutdown(1000)
     with pytest.raises(RuntimeError, match="shut down"):
         tasks.submit("late", lambda: None)
+
+
+def test_the_keyring_is_opened_off_the_gui_thread_at_start(
+    paths, redactor, tasks, keyring_backend
+):
+    from app.core.secrets import KeyringStore
+    from app.core.workspace import open_secret_store
+
+    on_main_thread = []
+
+    def open_secrets(redactor):
+        on_main_thread.append(threading.current_thread() is threading.main_thread())
+        return open_secret_store(redactor)
+
+    gui = build_gui(paths, redactor, tasks, open_secrets=open_secrets)
+    try:
+        assert on_main_thread == [False]
+        assert isinstance(gui.workspace.secrets, KeyringStore)
+        assert gui.workspace.secrets.backend_name.endswith("InMemoryKeyring")
+        assert gui.window.keyring_problem is None
+    finally:
+        gui.close()

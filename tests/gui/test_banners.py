@@ -80,3 +80,25 @@ def test_a_healthy_profile_shows_no_banner(gateway, add_profile, open_gui):
     window = open_gui().window
     assert window.banners.shown_keys() == []
     assert not window.banners.isVisibleTo(window)
+
+
+def test_a_keyring_that_cannot_be_read_offers_to_try_again(
+    qtbot, gateway, add_profile, open_gui, keyring_backend
+):
+    add_profile(PROFILE, gateway.url)
+    real_get = keyring_backend.get_password
+
+    def locked(*_args):
+        raise RuntimeError("The collection is locked")
+
+    keyring_backend.get_password = locked
+    window = open_gui().window
+    banner = window.banners.banner("keyring_read")
+    assert banner is not None
+    assert "Unlock the keyring and try again." in banner.label.text()
+    assert f"{PROFILE}  —  keyring not readable" == window.profile_combo.itemText(0)
+
+    keyring_backend.get_password = real_get
+    with qtbot.waitSignal(window.connections_loaded, timeout=5000):
+        banner.button.click()
+    assert window.banners.shown_keys() == []

@@ -386,3 +386,26 @@ def test_about_names_version_folders_and_keyring(open_gui, paths, secrets):
     assert str(paths.config_dir) in text
     assert str(paths.data_dir) in text
     assert secrets.backend_name in text
+
+
+def test_without_a_history_the_session_list_offers_run_again(
+    qtbot, gateway, add_profile, open_gui, press_run, paths
+):
+    add_profile(PROFILE, gateway.url, default_user=1)
+    paths.data_dir.parent.mkdir(parents=True, exist_ok=True)
+    paths.data_dir.write_text("not a folder", encoding="utf-8")
+    gui = open_gui()
+    window = gui.window
+    assert gui.history is None
+    notices = [key for key in window.banners.shown_keys() if key.startswith("notice")]
+    assert notices
+    assert "not recorded" in window.banners.banner(notices[0]).label.text()
+    assert window.recent_runs is not None
+
+    window.plan_field.set_text("42")
+    press_run(window)
+    window.plan_field.set_text("")
+    window.recent_runs.list.setCurrentRow(0)
+    window.recent_runs.rerun_button.click()
+    assert window.plan_field.value() == 42
+    assert len(gateway.queue_posts) == 1

@@ -120,9 +120,7 @@ def test_a_gateway_url_is_checked_as_typed(open_gui, open_dialog, url, message):
 
 def test_the_dialog_says_where_url_and_token_are_stored(open_gui, open_dialog, secrets):
     dialog = open_dialog(open_gui().window)
-    assert dialog.stored_in.text() == (
-        f"URL and token are stored in: {secrets.backend_name}"
-    )
+    assert dialog.stored_in.text() == f"Stored in: {secrets.backend_name}"
 
 
 def test_editing_loads_the_stored_connection_and_renaming_moves_it(

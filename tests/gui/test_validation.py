@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from PySide6.QtCore import Qt
 
 from app.core.contract import LONG_MAX
 from app.core.outcome import Category
@@ -133,3 +134,15 @@ def test_the_window_offers_the_profile_catalogue_and_default_user(
     assert window.user_field.value() == 7
     assert window.user_field.message.text() == "Linus"
     assert [c.name for c in window.plan_field.choices()] == ["Smoke suite"]
+
+
+def test_an_untouched_empty_field_stays_quiet_until_typed_in(qtbot):
+    field = IdField("plan")
+    qtbot.addWidget(field)
+    field.show()
+    assert field.problem() == "Enter a plan ID."
+    assert not field.message.isVisible()
+    qtbot.keyClicks(field.combo.lineEdit(), "7")
+    qtbot.keyClick(field.combo.lineEdit(), Qt.Key.Key_Backspace)
+    assert field.message.isVisible()
+    assert field.message.text() == "Enter a plan ID."

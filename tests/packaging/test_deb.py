@@ -95,8 +95,9 @@ def build(request: pytest.FixtureRequest) -> Build:
 @pytest.fixture(scope="module")
 def installed(build: Build) -> Iterator[str]:
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    package = f"./{build.deb.relative_to(ROOT)}"
     result = subprocess.run(
-        ["apt-get", "install", "-y", "-q", f"./{build.deb.relative_to(ROOT)}"],
+        ["apt-get", "install", "-y", "-q", "--reinstall", package],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]

@@ -105,6 +105,14 @@ def test_new_store_creates_folder_and_current_schema_in_wal_mode(
     assert raw(path, "PRAGMA journal_mode") == [("wal",)]
 
 
+@pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")
+def test_new_history_is_private_to_its_owner(store: HistoryStore, path: Path) -> None:
+    store.record(outcome())
+    for suffix in ("", "-wal", "-shm"):
+        mode = path.with_name(path.name + suffix).stat().st_mode
+        assert mode & 0o077 == 0, suffix
+
+
 def test_record_then_get_returns_every_field(store: HistoryStore) -> None:
     row_id = store.record(
         outcome(message="Plan ok\nline two", code=0),
@@ -690,12 +698,14 @@ def test_file_from_a_newer_plan_runner_is_refused_and_left_untouched(
     connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     connection.close()
     before = path.read_bytes()
+    modified = path.stat().st_mtime_ns
 
     with pytest.raises(HistoryError, match="newer Plan Runner") as caught:
         HistoryStore.open(path)
 
     assert str(path) in str(caught.value)
     assert path.read_bytes() == before
+    assert path.stat().st_mtime_ns == modified
     assert sorted(p.name for p in path.parent.iterdir()) == ["history.sqlite3"]
 
 
