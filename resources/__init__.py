@@ -1,0 +1,1 @@
+"""Plain resource files: icons, the desktop entry, AppStream metainfo."""

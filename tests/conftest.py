@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import pytest
@@ -34,6 +35,11 @@ class MemoryKeyring(KeyringBackend):
 
         if self.entries.pop((service, username), None) is None:
             raise PasswordDeleteError(username)
+
+    def entry(self, profile: str) -> dict[str, object] | None:
+        """Return a profile's stored connection, decoded."""
+        raw = self.entries.get(("plan-runner", profile))
+        return None if raw is None else json.loads(raw)
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ run on the GUI thread: each is one indexed query.
 
 from __future__ import annotations
 
-import importlib.resources
 import logging
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -17,12 +16,10 @@ from typing import Any
 
 from PySide6.QtCore import (
     QAbstractTableModel,
-    QByteArray,
     QDate,
     QEvent,
     QModelIndex,
     QPersistentModelIndex,
-    QRectF,
     Qt,
     QTimer,
     Signal,
@@ -33,10 +30,7 @@ from PySide6.QtGui import (
     QGuiApplication,
     QIcon,
     QKeySequence,
-    QPainter,
-    QPixmap,
 )
-from PySide6.QtSvg import QSvgRenderer
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -66,14 +60,13 @@ from app.core.history import (
     iter_rows,
 )
 from app.core.outcome import Category
-from app.gui import theme
+from app.gui import icons, theme
 
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 200
 FILTER_DELAY_MS = 300
 EXPORT_STEP = 1000
-_GLYPH = "#444444"  # the colour the shipped SVG glyphs are drawn in
 
 
 @dataclass(frozen=True)
@@ -160,7 +153,7 @@ class HistoryModel(QAbstractTableModel):
         """Set the colour of each outcome's text and icon (for the scheme in use)."""
         self._colours = colours
         self._icons = {
-            category: outcome_icon(category, colour.name())
+            category: icons.icon(icons.outcome_icon_name(category), colour)
             for category, colour in colours.items()
         }
         if self._rows:
@@ -364,6 +357,7 @@ class HistoryView(QWidget):
         self.text_field.setPlaceholderText("title, message, names, URL")
         self.text_field.setClearButtonEnabled(True)
         self.text_field.setMaxLength(200)
+        self.text_field.setMinimumWidth(160)
         self.text_field.textEdited.connect(self._on_filter_field_edited)
         self.text_field.returnPressed.connect(self._on_filter_timer_timeout)
         self._add_labelled(row, "&Text", self.text_field, stretch=2)
@@ -505,7 +499,7 @@ class HistoryView(QWidget):
                 f"({shortcut.toString(QKeySequence.SequenceFormat.NativeText)})"
             )
         if icon is not None:
-            action.setIcon(ui_icon(icon, theme.glyph_colour(self).name()))
+            action.setIcon(icons.icon(icon, theme.glyph_colour(self)))
         action.triggered.connect(slot)
         self.table.addAction(action)
         return action
@@ -717,6 +711,25 @@ class HistoryView(QWidget):
         if not force and filters == self.history_model.filters:
             return
         self.history_model.set_filters(filters)
+        self._fit_columns()
+
+    def _fit_columns(self) -> None:
+        # Columns grow to fit the rows loaded, never shrink, so a width the user
+        # widened is kept; the title takes what is left.
+        if self.history_model.rowCount() == 0:
+            return
+        for column in range(self.history_model.columnCount()):
+            if column == COL_TITLE:
+                continue
+            wanted = max(
+                self.table.sizeHintForColumn(column),
+                self.table.horizontalHeader().sectionSizeHint(column),
+            )
+            if wanted > self.table.columnWidth(column):
+                self.table.setColumnWidth(column, wanted)
+        self.table.horizontalHeader().setSectionResizeMode(
+            COL_TITLE, QHeaderView.ResizeMode.Stretch
+        )
 
     def _read_fields(self) -> tuple[HistoryFilter | None, list[str]]:
         problems: list[str] = []
@@ -920,34 +933,3 @@ def _day(value: QDate) -> date:
 
 def _local_midnight(day: date) -> datetime:
     return datetime.combine(day, time()).astimezone()
-
-
-# Icons ------------------------------------------------------------------------------
-
-
-def outcome_icon(category: Category, colour: str) -> QIcon:
-    """Return the icon of an outcome, drawn in ``colour``."""
-    return ui_icon(f"outcome-{category.value}", colour)
-
-
-def ui_icon(name: str, colour: str) -> QIcon:
-    """Return the shipped SVG icon ``name`` with its glyph drawn in ``colour``."""
-    try:
-        resource = importlib.resources.files("app.resources") / f"{name}.svg"
-        text = resource.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        log.warning("Icon %s cannot be read: %s", name, error)
-        return QIcon()
-    renderer = QSvgRenderer(QByteArray(text.replace(_GLYPH, colour).encode("utf-8")))
-    icon = QIcon()
-    if not renderer.isValid():
-        return icon
-    for size in (16, 32):
-        image = QPixmap(size, size)
-        image.fill(Qt.GlobalColor.transparent)
-        painter = QPainter(image)
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        renderer.render(painter, QRectF(0, 0, size, size))
-        painter.end()
-        icon.addPixmap(image)
-    return icon

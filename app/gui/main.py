@@ -28,6 +28,7 @@ from PySide6.QtCore import (
     QTimer,
     QtMsgType,
     qInstallMessageHandler,
+    qVersion,
 )
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication, QMessageBox
@@ -46,6 +47,7 @@ from app.gui.demo import DemoEnvironment
 from app.gui.history_view import HistoryView
 from app.gui.main_window import MainWindow
 from app.gui.recent_runs import Rerun
+from app.gui.status_panel import StatusPanel
 from app.gui.tasks import TaskRunner
 
 log = logging.getLogger(__name__)
@@ -275,6 +277,14 @@ def build_gui(
         keyring_problem=keyring_problem,
         notices=notices,
         history_view=None if history is None else HistoryView(history),
+        status_panel=StatusPanel(
+            workspace,
+            paths,
+            redactor,
+            tasks.submit,
+            history=history,
+            extra_facts={"qt": qVersion(), "pyside6": pyside_version},
+        ),
         recent=recent_from_history(history),
         demo=demo,
     )

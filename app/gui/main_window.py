@@ -48,6 +48,7 @@ from app.gui.id_field import Choice, IdField
 from app.gui.recent_runs import RecentRuns, Rerun
 from app.gui.result_panel import ResultPanel
 from app.gui.settings_dialog import SettingsDialog
+from app.gui.status_panel import StatusPanel
 from app.gui.tasks import TaskRunner
 
 log = logging.getLogger(__name__)
@@ -164,6 +165,7 @@ class MainWindow(QMainWindow):
         keyring_problem: Why tokens are kept for this session only, if they are.
         notices: Other things to tell the user (from opening the history).
         history_view: The full history view, when available.
+        status_panel: Token facts, the connectivity doctor and the support bundle.
         recent: Recent runs from the history, newest first.
         demo: Demo mode's controls, when in demo mode.
 
@@ -188,6 +190,7 @@ class MainWindow(QMainWindow):
         keyring_problem: str | None = None,
         notices: Iterable[str] = (),
         history_view: HistoryView | None = None,
+        status_panel: StatusPanel | None = None,
         recent: Iterable[Rerun] = (),
         demo: DemoControls | None = None,
     ) -> None:
@@ -201,6 +204,7 @@ class MainWindow(QMainWindow):
         self.notices = list(notices)
         self.demo = demo
         self.history_view = history_view
+        self.status_panel = status_panel
         self._recent: list[Rerun] = list(recent)
         self._profiles: list[Profile] = []
         self._states: dict[str, _ProfileState] = {}
@@ -299,7 +303,7 @@ class MainWindow(QMainWindow):
             self.bottom_tabs.addTab(
                 self.history_view,
                 icons.icon("history", theme.glyph_colour(self)),
-                "Histor&y",
+                "History",
             )
         else:
             self.recent_runs = RecentRuns(parent)
@@ -308,6 +312,21 @@ class MainWindow(QMainWindow):
                 self.recent_runs,
                 icons.icon("history", theme.glyph_colour(self)),
                 "Rece&nt runs",
+            )
+        if self.status_panel is not None:
+            self.status_panel.message_posted.connect(self.statusBar().showMessage)
+            self.run_finished.connect(
+                lambda result: self.status_panel.set_last_run(result.outcome)
+            )
+            # In a scroll area: the panel is tall, and must not squeeze the result.
+            status_scroll = QScrollArea(parent)
+            status_scroll.setWidgetResizable(True)
+            status_scroll.setFrameShape(QFrame.Shape.NoFrame)
+            status_scroll.setWidget(self.status_panel)
+            self.bottom_tabs.addTab(
+                status_scroll,
+                icons.icon("status", theme.glyph_colour(self)),
+                "&Status",
             )
         bottom = QWidget(parent)
         bottom_layout = QVBoxLayout(bottom)
@@ -576,6 +595,8 @@ class MainWindow(QMainWindow):
         if profile is not None and profile.default_user is not None:
             self.user_field.set_value(profile.default_user)
         self._update_profile_view()
+        if self.status_panel is not None:
+            self.status_panel.set_profile(self.current_profile_name())
 
     def _choices(self, profile: Profile | None, kind: str) -> list[Choice]:
         if profile is None:

@@ -172,7 +172,7 @@ class ResultPanel(QFrame):
         self.details_button.setAccessibleName("Details for support")
         self.details_button.toggled.connect(self._on_details_button_toggled)
 
-        self.copy_button = QPushButton("&Copy summary", self)
+        self.copy_button = QPushButton("Cop&y summary", self)
         self.copy_button.setAccessibleName("Copy summary")
         self.copy_button.setToolTip("Copy a plain-text summary for a chat or a ticket")
         self.copy_button.clicked.connect(self._on_copy_button_clicked)
@@ -277,11 +277,11 @@ class ResultPanel(QFrame):
     def _offer_fix(self, outcome: Outcome) -> None:
         fix, text = "", ""
         if outcome.category is Category.AUTH:
-            fix, text = "token", "Set &token…"
+            fix, text = "token", "Set to&ken…"
         elif outcome.category is Category.REDIRECTED or (
             outcome.category is Category.INVALID and outcome.http_status in (404, 405)
         ):
-            fix, text = "gateway", "Check the &gateway URL…"
+            fix, text = "gateway", "Check the gate&way URL…"
         self._fix = fix
         self.fix_button.setText(text)
         self.fix_button.setAccessibleName(text.replace("&", "").rstrip("…"))
@@ -323,7 +323,7 @@ class ResultPanel(QFrame):
     def _set_tone(self, tone_name: str, icon_name: str) -> None:
         self._tone = tone_name
         self._icon = icon_name
-        self.copy_button.setText("&Copy summary")
+        self.copy_button.setText("Cop&y summary")
         self.restyle()
 
     def restyle(self) -> None:

@@ -10,7 +10,6 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import json
 import socket
 import threading
 import time
@@ -19,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from keyring.backend import KeyringBackend
 from PySide6.QtCore import QCoreApplication, QEvent, QObject, QTimer, QtMsgType
 from PySide6.QtWidgets import QApplication
 
@@ -40,32 +38,6 @@ THREAD_GRACE_SECONDS = 2.0
 # The offscreen platform says this whenever a window is shown; it describes the
 # test platform (no window manager to pass size hints to), not the app.
 OFFSCREEN_NOISE = ("This plugin does not support propagateSizeHints()",)
-
-
-class InMemoryKeyring(KeyringBackend):
-    """A keyring backend in a dict, so no test reaches the real keyring."""
-
-    priority = 1  # type: ignore[assignment]
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.entries: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service: str, username: str) -> str | None:
-        return self.entries.get((service, username))
-
-    def set_password(self, service: str, username: str, password: str) -> None:
-        self.entries[(service, username)] = password
-
-    def delete_password(self, service: str, username: str) -> None:
-        from keyring.errors import PasswordDeleteError
-
-        if self.entries.pop((service, username), None) is None:
-            raise PasswordDeleteError(username)
-
-    def entry(self, profile: str) -> dict[str, Any] | None:
-        raw = self.entries.get(("plan-runner", profile))
-        return None if raw is None else json.loads(raw)
 
 
 # Leak checks -------------------------------------------------------------------
@@ -150,13 +122,14 @@ def _no_leaks(qapp: QApplication, qtlog: Any) -> Iterator[None]:
 
 
 @pytest.fixture
-def keyring_backend() -> InMemoryKeyring:
-    return InMemoryKeyring()
+def keyring_backend(memory_keyring: Any) -> Any:
+    """The in-memory keyring of tests/conftest.py, under the GUI tests' name."""
+    return memory_keyring
 
 
 @pytest.fixture(autouse=True)
 def _private_home(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, keyring_backend: InMemoryKeyring
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, keyring_backend: Any
 ) -> Path:
     """Keep every test away from the user's files and keyring."""
     home = tmp_path / "home"
@@ -177,7 +150,7 @@ def redactor() -> Redactor:
 
 
 @pytest.fixture
-def secrets(keyring_backend: InMemoryKeyring, redactor: Redactor) -> KeyringStore:
+def secrets(keyring_backend: Any, redactor: Redactor) -> KeyringStore:
     return KeyringStore(keyring_backend, redactor)
 
 

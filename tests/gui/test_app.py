@@ -186,7 +186,7 @@ def test_the_keyring_is_opened_off_the_gui_thread_at_start(
     try:
         assert on_main_thread == [False]
         assert isinstance(gui.workspace.secrets, KeyringStore)
-        assert gui.workspace.secrets.backend_name.endswith("InMemoryKeyring")
+        assert gui.workspace.secrets.backend_name.endswith("MemoryKeyring")
         assert gui.window.keyring_problem is None
     finally:
         gui.close()

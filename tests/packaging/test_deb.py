@@ -12,6 +12,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import tarfile
 import time
 import uuid
@@ -198,11 +199,20 @@ def tls_files(tmp_path_factory) -> dict[str, Path]:
     return files
 
 
-def _secret_service_available() -> bool:
-    import keyring
-    from keyring.backends import SecretService
+def _keyring(code: str) -> str:
+    """Run ``code`` with keyring in a fresh interpreter: this one's may be patched."""
+    return subprocess.run(
+        [sys.executable, "-c", f"import keyring\n{code}"],
+        capture_output=True, text=True, timeout=60, check=True,
+    ).stdout.strip()  # fmt: skip
 
-    return isinstance(keyring.get_keyring(), SecretService.Keyring)
+
+def _secret_service_available() -> bool:
+    found = _keyring(
+        "from keyring.backends import SecretService\n"
+        "print(isinstance(keyring.get_keyring(), SecretService.Keyring))"
+    )
+    return found == "True"
 
 
 def _require_secret_service() -> None:
@@ -398,6 +408,4 @@ def test_the_installed_app_keeps_a_token_in_the_real_keyring(
     assert "SecretService" in stored.stdout
     assert result.returncode == 0, result.stdout + result.stderr
     assert removed.returncode == 0, removed.stderr
-    import keyring
-
-    assert keyring.get_password("plan-runner", name) is None
+    assert _keyring(f"print(keyring.get_password('plan-runner', {name!r}))") == "None"

@@ -1,0 +1,279 @@
+"""Time from process start to Plan Runner's main window shown, and its idle memory.
+
+Run it with the project's interpreter::
+
+    .venv/bin/python bench/bench_startup.py [--runs 9] [--history-file FILE]
+
+Every process runs with ``QT_QPA_PLATFORM=offscreen`` and its own temporary
+``PLAN_RUNNER_HOME``. ``app.gui.main.run_app`` has no "shown" hook and the app
+reads no variable for one, so ``drivers/startup_app.py`` repeats run_app's steps
+and stops at the window's first paint; ``drivers/startup_bare.py`` does the same
+with a bare QMainWindow (the baseline). The two alternate, ``--runs`` times each.
+
+"Shown" is the first paint event of the main window, timed from just before the
+process is spawned (monotonic clock, shared by the processes). The whole-process
+time adds closing the window and the interpreter's exit. Memory is VmRSS read
+from inside, after the window was shown and the event loop ran ``--idle`` s.
+
+Targets: shown within 1.3x the bare window; idle RSS at most 120 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from benchlib import (
+    DRIVERS,
+    PYTHON,
+    Figure,
+    Report,
+    clean_environment,
+    fresh_home,
+    median,
+    print_machine,
+    spread,
+)
+
+APP = str(DRIVERS / "startup_app.py")
+BARE = str(DRIVERS / "startup_bare.py")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=9, help="runs of each (>= 7)")
+    parser.add_argument("--idle", type=float, default=2.0, help="seconds idle")
+    parser.add_argument("--idle-runs", type=int, default=3)
+    parser.add_argument(
+        "--history-file",
+        type=Path,
+        help="also start the app on a copy of this history (e.g. 1,000,000 runs)",
+    )
+    parser.add_argument(
+        "--no-dbus-stall",
+        action="store_true",
+        help="skip the run against a D-Bus that accepts but never answers",
+    )
+    parser.add_argument("--json", type=Path, help="write the figures here")
+    args = parser.parse_args()
+    print_machine()
+    report = Report("startup")
+
+    with fresh_home() as used, fresh_home() as scratch:
+        # The main figure: a home the app has opened once before (the usual case).
+        spawn(APP, home=used)
+        spawn(BARE, home=used)
+        bare, app, first = [], [], []
+        for _ in range(args.runs):
+            bare.append(spawn(BARE, home=used))
+            app.append(spawn(APP, home=used))
+            new_home = scratch / f"home-{len(first)}"
+            first.append(spawn(APP, home=new_home))
+            shutil.rmtree(new_home, ignore_errors=True)
+
+        print(f"\nstart to window shown, median of {args.runs} runs each (ms):")
+        show_runs("bare QMainWindow", bare)
+        show_runs("Plan Runner (home used before)", app)
+        show_runs("Plan Runner (new home each run)", first)
+        phases(app)
+
+        report.add(
+            Figure(
+                "start to window shown (offscreen)",
+                median([r["shown_ms"] for r in app]),
+                "ms",
+                baseline=median([r["shown_ms"] for r in bare]),
+                max_ratio=1.3,
+                note=f"median of {args.runs}, alternating with the bare window",
+            )
+        )
+        report.add(
+            Figure(
+                "  whole process (start to exit)",
+                median([r["process_ms"] for r in app]),
+                "ms",
+                baseline=median([r["process_ms"] for r in bare]),
+            )
+        )
+        report.add(
+            Figure(
+                "  start to shown, first start (new home)",
+                median([r["shown_ms"] for r in first]),
+                "ms",
+                baseline=median([r["shown_ms"] for r in bare]),
+            )
+        )
+        report.add(
+            Figure(
+                "  keyring wait before the window (no D-Bus)",
+                median([r["keyring_ms"] for r in app]),
+                "ms",
+            )
+        )
+
+        if args.history_file:
+            big = scratch / "big"
+            (big / "data").mkdir(parents=True)
+            shutil.copy(args.history_file, big / "data" / "history.sqlite3")
+            spawn(APP, home=big)
+            runs = [spawn(APP, home=big) for _ in range(max(3, args.runs // 3))]
+            show_runs(f"Plan Runner ({args.history_file.name})", runs)
+            report.add(
+                Figure(
+                    f"  start to shown, history {args.history_file.name}",
+                    median([r["shown_ms"] for r in runs]),
+                    "ms",
+                    baseline=median([r["shown_ms"] for r in bare]),
+                    note=f"median of {len(runs)}",
+                )
+            )
+
+        if not args.no_dbus_stall:
+            with silent_bus(scratch / "bus.sock") as address:
+                runs = [
+                    spawn(APP, home=used, DBUS_SESSION_BUS_ADDRESS=address)
+                    for _ in range(3)
+                ]
+            show_runs("Plan Runner, D-Bus that never answers", runs)
+            print(
+                f"  keyring wait: {median([r['keyring_ms'] for r in runs]):.0f} ms "
+                "(the window waits for it)"
+            )
+            report.add(
+                Figure(
+                    "  start to shown, D-Bus that never answers",
+                    median([r["shown_ms"] for r in runs]),
+                    "ms",
+                    baseline=median([r["shown_ms"] for r in bare]),
+                    note="median of 3",
+                )
+            )
+
+        print(f"\nidle memory after {args.idle:g} s, median of {args.idle_runs}:")
+        bare_rss = [
+            spawn(BARE, home=used, idle=args.idle)["rss_mb"]
+            for _ in range(args.idle_runs)
+        ]
+        app_rss = [
+            spawn(APP, home=used, idle=args.idle)["rss_mb"]
+            for _ in range(args.idle_runs)
+        ]
+        print(f"  bare QMainWindow: {median(bare_rss):.1f} MB")
+        print(f"  Plan Runner:      {median(app_rss):.1f} MB")
+        report.add(
+            Figure(
+                "idle RSS of the app",
+                median(app_rss),
+                "MB",
+                baseline=median(bare_rss),
+                limit=120,
+                note=f"VmRSS after {args.idle:g} s idle, median of {args.idle_runs}",
+            )
+        )
+
+    print()
+    report.print_table()
+    report.write(args.json)
+    return 0 if all(f.met is not False for f in report.figures) else 1
+
+
+def spawn(
+    driver: str, *, home: Path, idle: float = 0, **extra_env: str
+) -> dict[str, float]:
+    """Run a driver to its end; return its marks relative to the spawn, in ms."""
+    env = clean_environment(
+        QT_QPA_PLATFORM="offscreen", PLAN_RUNNER_HOME=str(home), **extra_env
+    )
+    command = [PYTHON, driver] + (["--idle", str(idle)] if idle else [])
+    started = time.monotonic()
+    done = subprocess.run(  # noqa: PLW1510 - checked below, with the output shown
+        command, env=env, capture_output=True, text=True, timeout=120
+    )
+    ended = time.monotonic()
+    if done.returncode != 0 or not done.stdout.strip():
+        raise RuntimeError(f"{driver} exited {done.returncode}:\n{done.stderr}")
+    marks = json.loads(done.stdout.strip().splitlines()[-1])
+    result: dict[str, float] = {
+        f"{name}_ms": (value - started) * 1000
+        for name, value in marks.items()
+        if isinstance(value, float) and name not in ("keyring_ms", "rss_mb")
+    }
+    result["process_ms"] = (ended - started) * 1000
+    result["keyring_ms"] = marks.get("keyring_ms", 0.0)
+    result["keyring"] = marks.get("keyring", "")
+    if "rss_mb" in marks:
+        result["rss_mb"] = marks["rss_mb"]
+    if not marks.get("exposed"):
+        print(f"  warning: {Path(driver).name}: window not exposed when painted")
+    return result
+
+
+def show_runs(label: str, runs: list[dict[str, float]]) -> None:
+    shown = [r["shown_ms"] for r in runs]
+    whole = [r["process_ms"] for r in runs]
+    print(
+        f"  {label:<42} shown {median(shown):7.1f} ({spread(shown)})   "
+        f"whole process {median(whole):7.1f} ({spread(whole)})"
+    )
+
+
+def phases(runs: list[dict[str, float]]) -> None:
+    """Print where the app's time to shown goes (medians, ms)."""
+    steps = [
+        ("interpreter start", None, "started_ms"),
+        ("imports (app.gui.main and the core)", "started_ms", "imported_ms"),
+        ("create_application()", "imported_ms", "application_ms"),
+        ("build_gui(): keyring, workspace, history, window", "application_ms", "built_ms"),
+        ("  of which waiting for the keyring", None, "keyring_ms"),
+        ("show() to first paint", "built_ms", "shown_ms"),
+    ]
+    print("  where the app's time goes (medians):")
+    for label, start, end in steps:
+        values = [r[end] - (r[start] if start else 0) for r in runs]
+        print(f"    {label:<52}{median(values):7.1f} ms")
+
+
+class silent_bus:  # noqa: N801 - used as a context manager, reads like one
+    """A Unix socket that accepts D-Bus clients and never answers them."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._server = socket.socket(socket.AF_UNIX)
+        self._clients: list[socket.socket] = []
+        self._stop = threading.Event()
+
+    def __enter__(self) -> str:
+        self._server.bind(str(self._path))
+        self._server.listen(8)
+        self._server.settimeout(0.1)
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+        return f"unix:path={self._path}"
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join(2)
+        for client in self._clients:
+            client.close()
+        self._server.close()
+        os.unlink(self._path)
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                client, _ = self._server.accept()
+            except TimeoutError:
+                continue
+            self._clients.append(client)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

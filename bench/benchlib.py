@@ -1,0 +1,230 @@
+"""What the benches share: medians, fresh homes, the machine, the JSON hand-off.
+
+Not a bench itself. Each bench imports it from its own folder, so a bench runs as
+``.venv/bin/python bench/<name>.py`` without installing anything.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO = BENCH_DIR.parent
+DRIVERS = BENCH_DIR / "drivers"
+PYTHON = sys.executable
+PLAN_RUNNER = str(Path(sys.executable).with_name("plan-runner"))
+
+
+@dataclass
+class Figure:
+    """One line of a bench's verdict: a measurement against its target.
+
+    ``limit`` is the absolute ceiling (same unit as ``measured``), ``max_ratio``
+    the ceiling of ``measured / baseline``; either may be None.
+    """
+
+    name: str
+    measured: float
+    unit: str
+    baseline: float | None = None
+    limit: float | None = None
+    max_ratio: float | None = None
+    note: str = ""
+
+    @property
+    def ratio(self) -> float | None:
+        if self.baseline is None or self.baseline <= 0:
+            return None
+        return self.measured / self.baseline
+
+    @property
+    def target(self) -> str:
+        parts = []
+        if self.limit is not None:
+            parts.append(f"<= {self.limit:g} {self.unit}")
+        if self.max_ratio is not None:
+            parts.append(f"<= {self.max_ratio:g}x baseline")
+        return " and ".join(parts) or "(info)"
+
+    @property
+    def met(self) -> bool | None:
+        if self.limit is None and self.max_ratio is None:
+            return None
+        ok = True
+        if self.limit is not None:
+            ok &= self.measured <= self.limit
+        if self.max_ratio is not None:
+            ratio = self.ratio
+            ok &= ratio is not None and ratio <= self.max_ratio
+        return ok
+
+
+@dataclass
+class Report:
+    """What a bench hands to ``run_all.py``: its figures and how it measured them."""
+
+    bench: str
+    figures: list[Figure] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def add(self, figure: Figure) -> Figure:
+        self.figures.append(figure)
+        return figure
+
+    def print_table(self) -> None:
+        print_figures(self.figures)
+        for note in self.notes:
+            print(f"  note: {note}")
+
+    def write(self, path: Path | None) -> None:
+        if path is None:
+            return
+        document = {
+            "bench": self.bench,
+            "figures": [asdict(f) for f in self.figures],
+            "notes": self.notes,
+        }
+        path.write_text(json.dumps(document, indent=2), encoding="utf-8")
+
+
+def print_figures(figures: Sequence[Figure]) -> None:
+    """Print figures as a table: target, measured, baseline, ratio, met."""
+    header = (
+        f"{'what':<52}{'target':>26}{'measured':>14}{'baseline':>14}"
+        f"{'ratio':>8}  met?"
+    )
+    print(header)
+    print("-" * len(header))
+    for f in figures:
+        base = "" if f.baseline is None else f"{f.baseline:.1f} {f.unit}"
+        ratio = "" if f.ratio is None else f"{f.ratio:.2f}"
+        met = {None: "info", True: "yes", False: "NO"}[f.met]
+        print(
+            f"{f.name:<52}{f.target:>26}{f'{f.measured:.1f} {f.unit}':>14}"
+            f"{base:>14}{ratio:>8}  {met}"
+        )
+
+
+def read_figures(path: Path) -> Report:
+    """Read what a bench wrote with :meth:`Report.write`."""
+    document = json.loads(path.read_text(encoding="utf-8"))
+    report = Report(document["bench"], notes=document.get("notes", []))
+    report.figures = [Figure(**f) for f in document["figures"]]
+    return report
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values)
+
+
+def percentile(values: Sequence[float], fraction: float) -> float:
+    """Return the value below which ``fraction`` of ``values`` lie (nearest rank)."""
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    rank = max(0, min(len(ordered) - 1, round(fraction * len(ordered)) - 1))
+    return ordered[rank]
+
+
+def spread(values: Sequence[float]) -> str:
+    """Return ``min..max`` of ``values``, for the printout."""
+    return f"{min(values):.0f}..{max(values):.0f}"
+
+
+@contextmanager
+def fresh_home(prefix: str = "plan-runner-bench-") -> Iterator[Path]:
+    """Yield an empty folder for ``PLAN_RUNNER_HOME``; removed afterwards."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def clean_environment(**extra: str) -> dict[str, str]:
+    """Return this process's environment without Plan Runner's own variables."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("PLAN_RUNNER_") and k != "PYTHON_KEYRING_BACKEND"
+    }
+    env.update(extra)
+    return env
+
+
+def timed_run(
+    command: Sequence[str], env: dict[str, str], *, check: bool = True
+) -> tuple[float, subprocess.CompletedProcess[str]]:
+    """Run ``command`` to its end; return its wall time in ms and its result."""
+    started = time.perf_counter()
+    done = subprocess.run(  # noqa: PLW1510 - checked below, with the output shown
+        list(command), env=env, capture_output=True, text=True, timeout=120
+    )
+    elapsed = (time.perf_counter() - started) * 1000
+    if check and done.returncode != 0:
+        raise RuntimeError(
+            f"{' '.join(command)} exited {done.returncode}:\n"
+            f"{done.stdout}\n{done.stderr}"
+        )
+    return elapsed, done
+
+
+def rss_mb(pid: int | str = "self") -> float:
+    """Return the resident memory (VmRSS) of a process in MB."""
+    status = Path(f"/proc/{pid}/status").read_text(encoding="ascii")
+    match = re.search(r"^VmRSS:\s+(\d+) kB", status, re.MULTILINE)
+    return int(match.group(1)) / 1024 if match else float("nan")
+
+
+def machine() -> dict[str, str]:
+    """Describe the machine the figures come from."""
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    ram = "unknown"
+    try:
+        meminfo = Path("/proc/meminfo").read_text()
+        kb = int(re.search(r"MemTotal:\s+(\d+)", meminfo).group(1))  # type: ignore[union-attr]
+        ram = f"{kb / 1024 / 1024:.1f} GiB"
+    except (OSError, AttributeError):
+        pass
+    try:
+        from PySide6 import __version__ as pyside  # noqa: PLC0415
+    except ImportError:
+        pyside = "not installed"
+    return {
+        "nproc": str(os.cpu_count()),
+        "cpu": cpu,
+        "ram": ram,
+        "python": platform.python_version(),
+        "pyside6": pyside,
+        "os": platform.platform(),
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+
+
+def print_machine() -> None:
+    info = machine()
+    print(
+        f"machine: {info['nproc']} CPUs ({info['cpu']}), {info['ram']} RAM, "
+        f"Python {info['python']}, PySide6 {info['pyside6']}, {info['date']}"
+    )

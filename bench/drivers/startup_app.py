@@ -1,0 +1,122 @@
+"""Driver of bench_startup.py: Plan Runner's main window, built as run_app does.
+
+``app.gui.main.run_app`` has no hook that says "shown", and the app reads no
+variable for it, so this driver repeats run_app's steps (application, paths,
+logging, Qt message handler, crash reporter, task runner, build_gui, show) and
+quits from a zero-timer once ``show()`` returned and the event loop turned once.
+Then it closes what it opened, as run_app does. The keyring is opened through
+build_gui's own ``open_secrets`` (app.core.workspace.open_secret_store), only
+wrapped to time it.
+
+It prints one JSON line of monotonic times (comparable with the parent's).
+Arguments: ``--idle S`` keeps the event loop running S seconds after the window
+is shown, then reports the resident memory.
+"""
+
+import time
+
+STARTED = time.monotonic()
+
+import json  # noqa: E402
+import sys  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+
+from PySide6.QtCore import QEvent, QObject, QTimer, qInstallMessageHandler  # noqa: E402
+
+
+def main() -> int:
+    idle = float(sys.argv[sys.argv.index("--idle") + 1]) if "--idle" in sys.argv else 0
+    marks: dict[str, object] = {"started": STARTED}
+
+    from app.core.logs import setup_logging
+    from app.core.paths import AppPaths
+    from app.core.redact import Redactor
+    from app.core.workspace import open_secret_store
+    from app.gui.main import (
+        CrashReporter,
+        build_gui,
+        create_application,
+        qt_message_handler,
+    )
+    from app.gui.tasks import TaskRunner
+
+    marks["imported"] = time.monotonic()
+    app = create_application()
+    marks["application"] = time.monotonic()
+    redactor = Redactor()
+    paths = AppPaths.from_environment()
+    handlers = setup_logging(paths.log_file, redactor)
+    previous_qt_handler = qInstallMessageHandler(qt_message_handler)
+    previous_hook = sys.excepthook
+    sys.excepthook = CrashReporter(paths.log_file)
+    tasks = TaskRunner(app)
+
+    def timed_open_secrets(redactor: Redactor) -> object:
+        started = time.monotonic()
+        try:
+            store = open_secret_store(redactor)
+        finally:
+            marks["keyring_ms"] = (time.monotonic() - started) * 1000
+        marks["keyring"] = store.backend_name
+        return store
+
+    gui = build_gui(paths, redactor, tasks, open_secrets=timed_open_secrets)
+    marks["built"] = time.monotonic()
+    watcher = FirstPaint(gui.window, lambda: on_painted())
+    gui.window.show()
+
+    def on_zero_timer() -> None:
+        marks["zero_timer"] = time.monotonic()
+
+    def on_painted() -> None:
+        marks["shown"] = time.monotonic()
+        marks["exposed"] = gui.window.windowHandle().isExposed()
+        if idle:
+            QTimer.singleShot(round(idle * 1000), on_idle)
+        else:
+            QTimer.singleShot(0, app.quit)
+
+    def on_idle() -> None:
+        marks["rss_mb"] = rss_mb()
+        app.quit()
+
+    QTimer.singleShot(0, on_zero_timer)
+    try:
+        app.exec()
+    finally:
+        gui.close()
+        tasks.shutdown(0)
+        sys.excepthook = previous_hook
+        qInstallMessageHandler(previous_qt_handler)
+        for handler in handlers:
+            handler.close()
+    marks["closed"] = time.monotonic()
+    print(json.dumps(marks), flush=True)
+    return 0
+
+
+class FirstPaint(QObject):
+    """Calls back once, when the window has painted itself for the first time."""
+
+    def __init__(self, window: QObject, callback: Callable[[], None]) -> None:
+        super().__init__()
+        self._callback: Callable[[], None] | None = callback
+        window.installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.Paint and self._callback is not None:
+            callback, self._callback = self._callback, None
+            callback()
+        return False
+
+
+def rss_mb() -> float:
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

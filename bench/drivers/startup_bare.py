@@ -1,0 +1,76 @@
+"""Driver of bench_startup.py: a bare PySide6 QMainWindow, shown, then quit.
+
+The baseline of the start-up bench: the least any PySide6 window costs. It prints
+one JSON line (monotonic times, comparable with the parent's) and nothing else.
+Arguments: ``--idle S`` keeps the event loop running S seconds after the window is
+shown, then reports the resident memory.
+"""
+
+import time
+
+STARTED = time.monotonic()
+
+import json  # noqa: E402
+import sys  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+
+from PySide6.QtCore import QEvent, QObject, QTimer  # noqa: E402
+from PySide6.QtWidgets import QApplication, QMainWindow  # noqa: E402
+
+
+def main() -> int:
+    idle = float(sys.argv[sys.argv.index("--idle") + 1]) if "--idle" in sys.argv else 0
+    marks = {"started": STARTED, "imported": time.monotonic()}
+    app = QApplication(sys.argv[:1])
+    window = QMainWindow()
+    window.resize(940, 860)  # the app's default size: the same pixels to paint
+    watcher = FirstPaint(window, lambda: on_painted())
+    window.show()
+
+    def on_zero_timer() -> None:
+        marks["zero_timer"] = time.monotonic()
+
+    def on_painted() -> None:
+        marks["shown"] = time.monotonic()
+        marks["exposed"] = window.windowHandle().isExposed()
+        if idle:
+            QTimer.singleShot(round(idle * 1000), on_idle)
+        else:
+            QTimer.singleShot(0, app.quit)
+
+    def on_idle() -> None:
+        marks["rss_mb"] = rss_mb()
+        app.quit()
+
+    QTimer.singleShot(0, on_zero_timer)
+    app.exec()
+    del watcher
+    print(json.dumps(marks), flush=True)
+    return 0
+
+
+class FirstPaint(QObject):
+    """Calls back once, when the window has painted itself for the first time."""
+
+    def __init__(self, window: QObject, callback: Callable[[], None]) -> None:
+        super().__init__()
+        self._callback: Callable[[], None] | None = callback
+        window.installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.Paint and self._callback is not None:
+            callback, self._callback = self._callback, None
+            callback()
+        return False
+
+
+def rss_mb() -> float:
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
