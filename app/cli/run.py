@@ -78,7 +78,10 @@ def run_command(args: argparse.Namespace, context: CliContext) -> int:
 
     from app.core.runner import Runner  # noqa: PLC0415
 
-    runner = Runner(context.redactor, history=context.history_or_none())
+    retention = None if args.gateway is not None else context.workspace.retention
+    runner = Runner(
+        context.redactor, history=context.history_or_none(), retention=retention
+    )
     facts = _token_warning(request.token)
     if facts:
         warn(facts)

@@ -15,6 +15,7 @@ from app.core.errors import SetupError
 from app.core.http import Canceller, ClientSettings, build_client, post_queue
 from app.core.outcome import Outcome, RunContext, decode
 from app.core.redact import Redactor
+from app.core.settings import Retention
 from app.core.tokens import TokenFacts, token_facts
 from app.core.urls import GatewayUrl
 
@@ -32,6 +33,10 @@ class HistoryRecorder(Protocol):
         user_name: str | None = None,
     ) -> int:
         """Store the outcome; return its row ID."""
+        ...
+
+    def prune(self, keep_days: int | None, keep_runs: int | None) -> int:
+        """Delete what the retention does not keep; return how many runs."""
         ...
 
 
@@ -91,6 +96,7 @@ class Runner:
         history: Where outcomes are recorded, or None.
         clock: The current time in UTC.
         client_factory: Builds the HTTP client (tests give a mock transport).
+        retention: Returns how much history to keep, applied after each record.
     """
 
     def __init__(
@@ -101,11 +107,13 @@ class Runner:
         client_factory: Callable[
             [ClientSettings, Canceller | None], httpx.Client
         ] = build_client,
+        retention: Callable[[], Retention] | None = None,
     ) -> None:
         self._redactor = redactor
         self._history = history
         self._clock = clock
         self._client_factory = client_factory
+        self._retention = retention
 
     def context(
         self, request: RunRequest, facts: TokenFacts | None = None
@@ -177,4 +185,20 @@ class Runner:
         except Exception as error:
             log.exception("Could not record the run in the history")
             return f"The run could not be saved in the history: {error}"
+        return self.apply_retention()
+
+    def apply_retention(self) -> str | None:
+        """Prune the history to the retention; return a problem to show, if any."""
+        if self._history is None or self._retention is None:
+            return None
+        keep = self._retention()
+        if keep.keep_days is None and keep.keep_runs is None:
+            return None
+        try:
+            removed = self._history.prune(keep.keep_days, keep.keep_runs)
+        except Exception as error:  # noqa: BLE001 - pruning must not fail a run
+            log.warning("Could not apply the history retention: %s", error)
+            return f"Old runs could not be removed from the history: {error}"
+        if removed:
+            log.info("Removed %s old runs from the history", removed)
         return None

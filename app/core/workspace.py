@@ -26,6 +26,7 @@ from app.core.settings import (
     CatalogueEntry,
     Policy,
     Profile,
+    Retention,
     Settings,
     SettingsStore,
     check_unlocked,
@@ -235,6 +236,28 @@ class Workspace:
             self.secrets.save(name, Connection(stored.gateway_url, None))
         else:
             self.secrets.delete(name)
+
+    def retention(self) -> Retention:
+        """Return how much history to keep.
+
+        A retention the policy locks wins; then the user's own; then the
+        policy's default; else everything is kept.
+        """
+        preset = self.policy.retention
+        if preset is not None and self.policy.is_locked("retention"):
+            return preset
+        if self.settings.retention != Retention():
+            return self.settings.retention
+        return preset or Retention()
+
+    def set_retention(self, retention: Retention) -> None:
+        """Store the user's retention.
+
+        Raises:
+            PolicyLockedError: The machine policy locks the retention.
+        """
+        check_unlocked(self.policy, "retention")
+        self._save_settings(self.settings.model_copy(update={"retention": retention}))
 
     def remember_last_profile(self, name: str) -> None:
         """Remember the profile used last, for the next start."""

@@ -261,7 +261,7 @@ def build_gui(
     if demo is not None:
         demo.populate(workspace)
     history, notices = open_history(paths.history_file)
-    runner = Runner(redactor, history=history)
+    runner = Runner(redactor, history=history, retention=workspace.retention)
     keyring_problem = (
         secrets.reason if isinstance(secrets, SessionStore) and demo is None else None
     )
@@ -328,6 +328,7 @@ def run_app(*, demo: bool, self_check: bool) -> int:
     try:
         gui = build_gui(paths, redactor, tasks, demo=environment)
         gui.window.show()
+        tasks.submit("apply history retention", gui.window.runner.apply_retention)
         return int(app.exec())
     finally:
         started = time.monotonic()

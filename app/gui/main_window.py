@@ -14,6 +14,7 @@ from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence, Q
 from PySide6.QtWidgets import (
     QApplication,
     QComboBox,
+    QDialog,
     QFrame,
     QGridLayout,
     QHBoxLayout,
@@ -47,6 +48,7 @@ from app.gui.history_view import HistoryView
 from app.gui.id_field import Choice, IdField
 from app.gui.recent_runs import RecentRuns, Rerun
 from app.gui.result_panel import ResultPanel
+from app.gui.retention_dialog import RetentionDialog
 from app.gui.settings_dialog import SettingsDialog
 from app.gui.status_panel import StatusPanel
 from app.gui.tasks import TaskRunner
@@ -466,6 +468,9 @@ class MainWindow(QMainWindow):
         settings.setShortcut(QKeySequence.StandardKey.Preferences)
         settings.triggered.connect(self._on_settings_requested)
         file_menu.addAction(settings)
+        retention = QAction("History &retention…", self)
+        retention.triggered.connect(self._on_retention_requested)
+        file_menu.addAction(retention)
         file_menu.addSeparator()
         quit_action = QAction("&Quit", self)
         quit_action.setShortcut(QKeySequence.StandardKey.Quit)
@@ -478,6 +483,31 @@ class MainWindow(QMainWindow):
         about.setMenuRole(QAction.MenuRole.AboutRole)
         about.triggered.connect(self.show_about)
         help_menu.addAction(about)
+
+    def _on_retention_requested(self) -> None:
+        dialog = RetentionDialog(
+            self.workspace.retention(),
+            locked=self.workspace.is_locked("retention"),
+            parent=self,
+        )
+        if dialog.exec() != QDialog.DialogCode.Accepted:
+            return
+        try:
+            self.workspace.set_retention(dialog.retention())
+        except PlanRunnerError as error:
+            QMessageBox.warning(self, "History retention", str(error))
+            return
+        self.tasks.submit(
+            "apply history retention",
+            self.runner.apply_retention,
+            on_finished=self._on_retention_applied,
+        )
+
+    def _on_retention_applied(self, problem: str | None) -> None:
+        if problem:
+            self.statusBar().showMessage(problem)
+        if self.history_view is not None:
+            self.history_view.refresh()
 
     # Profiles ---------------------------------------------------------------
 

@@ -137,3 +137,47 @@ def test_plain_http_to_a_remote_host_is_refused_without_consent(workspace, redac
     assert sent == []
     workspace.save_profile(Profile(name="p", allow_plain_http=True))
     assert workspace.run_request("p", 1, 1).allow_plain_http
+
+
+def test_retention_precedence_locked_policy_then_user_then_policy_default(
+    tmp_path, keyring_store, redactor
+):
+    from app.core.settings import Retention
+
+    store = SettingsStore(tmp_path / "s.json")
+    default = Policy(retention={"keep_days": 30})
+    workspace = Workspace(store, keyring_store, default, redactor)
+    assert workspace.retention() == Retention(keep_days=30)
+    workspace.set_retention(Retention(keep_runs=5))
+    assert workspace.retention() == Retention(keep_runs=5)
+
+    locked = Policy(retention={"keep_days": 7}, locked=["retention"])
+    workspace = Workspace(store, keyring_store, locked, redactor)
+    assert workspace.retention() == Retention(keep_days=7)
+    with pytest.raises(PolicyLockedError):
+        workspace.set_retention(Retention(keep_runs=1))
+
+
+def test_the_runner_prunes_the_history_after_recording(workspace, redactor, tmp_path):
+    from app.core.history import HistoryFilter, HistoryStore
+    from app.core.settings import Retention
+
+    workspace.save_profile(Profile(name="p"), gateway_url="https://gw", token=TOKEN)
+    workspace.set_retention(Retention(keep_runs=2))
+
+    def answer(request):
+        return httpx.Response(200, json={"data": None, "result": {"code": 0}})
+
+    with HistoryStore.open(tmp_path / "h.sqlite3") as history:
+        runner = Runner(
+            redactor,
+            history=history,
+            retention=workspace.retention,
+            client_factory=lambda s, c: build_client(
+                s, c, transport=httpx.MockTransport(answer)
+            ),
+        )
+        for plan in (1, 2, 3, 4):
+            runner.run(workspace.run_request("p", plan, 1))
+        rows = history.page(HistoryFilter(), limit=10)
+    assert [row.plan_id for row in rows] == [4, 3]
