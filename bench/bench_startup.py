@@ -32,6 +32,9 @@ import time
 from pathlib import Path
 
 from benchlib import (
+    by_package,
+    importtime_runs,
+    median_imports,
     DRIVERS,
     PYTHON,
     Figure,
@@ -61,6 +64,12 @@ def main() -> int:
         "--no-dbus-stall",
         action="store_true",
         help="skip the run against a D-Bus that accepts but never answers",
+    )
+    parser.add_argument(
+        "--importtime-runs",
+        type=int,
+        default=3,
+        help="runs under -X importtime for the import breakdown (0: skip)",
     )
     parser.add_argument("--json", type=Path, help="write the figures here")
     args = parser.parse_args()
@@ -179,6 +188,9 @@ def main() -> int:
             )
         )
 
+    if args.importtime_runs:
+        import_costs(args.importtime_runs, report)
+
     print()
     report.print_table()
     report.write(args.json)
@@ -231,7 +243,11 @@ def phases(runs: list[dict[str, float]]) -> None:
         ("interpreter start", None, "started_ms"),
         ("imports (app.gui.main and the core)", "started_ms", "imported_ms"),
         ("create_application()", "imported_ms", "application_ms"),
-        ("build_gui(): keyring, workspace, history, window", "application_ms", "built_ms"),
+        (
+            "build_gui(): keyring, workspace, history, window",
+            "application_ms",
+            "built_ms",
+        ),
         ("  of which waiting for the keyring", None, "keyring_ms"),
         ("show() to first paint", "built_ms", "shown_ms"),
     ]
@@ -239,6 +255,28 @@ def phases(runs: list[dict[str, float]]) -> None:
     for label, start, end in steps:
         values = [r[end] - (r[start] if start else 0) for r in runs]
         print(f"    {label:<52}{median(values):7.1f} ms")
+
+
+def import_costs(runs: int, report: Report) -> None:
+    """Print what the app imports beyond the bare window, by package."""
+    with fresh_home() as home:
+        env = clean_environment(QT_QPA_PLATFORM="offscreen", PLAN_RUNNER_HOME=str(home))
+        bare = median_imports(importtime_runs([PYTHON, BARE], env, runs))
+        app = median_imports(importtime_runs([PYTHON, APP], env, runs))
+    extra = {name: item for name, item in app.items() if name not in bare}
+    total = sum(item.self_ms for item in extra.values())
+    print(
+        f"\nimports the app adds to the bare window: {len(extra)} modules, "
+        f"{total:.0f} ms of self time (median of {runs} runs under -X importtime, "
+        "which inflates times a little; keyring's run on a worker thread while "
+        "the GUI thread waits for them):"
+    )
+    for package, ms, count in by_package(extra)[:20]:
+        print(f"  {package:<36}{ms:7.1f} ms  ({count} modules)")
+    report.notes.append(
+        f"the app imports {len(extra)} modules more than the bare window "
+        f"({total:.0f} ms self time under -X importtime)"
+    )
 
 
 class silent_bus:  # noqa: N801 - used as a context manager, reads like one

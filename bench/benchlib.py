@@ -104,8 +104,7 @@ class Report:
 def print_figures(figures: Sequence[Figure]) -> None:
     """Print figures as a table: target, measured, baseline, ratio, met."""
     header = (
-        f"{'what':<52}{'target':>26}{'measured':>14}{'baseline':>14}"
-        f"{'ratio':>8}  met?"
+        f"{'what':<52}{'target':>26}{'measured':>14}{'baseline':>14}{'ratio':>8}  met?"
     )
     print(header)
     print("-" * len(header))
@@ -238,4 +237,78 @@ def print_machine() -> None:
     print(
         f"machine: {info['nproc']} CPUs ({info['cpu']}), {info['ram']} RAM, "
         f"Python {info['python']}, PySide6 {info['pyside6']}, {info['date']}"
+    )
+
+
+@dataclass(frozen=True)
+class Import:
+    """One line of ``python -X importtime``: a module and its times in ms."""
+
+    name: str
+    self_ms: float
+    cumulative_ms: float
+    depth: int
+
+
+def parse_importtime(stderr: str) -> list[Import]:
+    """Read the ``-X importtime`` lines out of a process's stderr."""
+    found = []
+    for line in stderr.splitlines():
+        if not line.startswith("import time:") or "self [us]" in line:
+            continue
+        own, cumulative, name = line[len("import time:") :].split("|", 2)
+        stripped = name.rstrip()
+        depth = (len(stripped) - len(stripped.lstrip(" "))) // 2
+        found.append(
+            Import(
+                stripped.strip(),
+                int(own) / 1000,
+                int(cumulative) / 1000,
+                depth,
+            )
+        )
+    return found
+
+
+def importtime_runs(
+    command: Sequence[str], env: dict[str, str], runs: int
+) -> list[dict[str, Import]]:
+    """Run ``command`` under ``-X importtime`` ``runs`` times (after one warm-up)."""
+    env = {**env, "PYTHONPROFILEIMPORTTIME": "1"}
+    results = []
+    for n in range(runs + 1):
+        done = subprocess.run(  # noqa: PLW1510 - the output is what matters
+            list(command), env=env, capture_output=True, text=True, timeout=120
+        )
+        if n:
+            results.append({i.name: i for i in parse_importtime(done.stderr)})
+    return results
+
+
+def median_imports(runs: list[dict[str, Import]]) -> dict[str, Import]:
+    """Return each module's median self and cumulative time over ``runs``."""
+    names = set().union(*runs)
+    merged = {}
+    for name in names:
+        seen = [run[name] for run in runs if name in run]
+        merged[name] = Import(
+            name,
+            median([i.self_ms for i in seen]),
+            median([i.cumulative_ms for i in seen]),
+            seen[0].depth,
+        )
+    return merged
+
+
+def by_package(imports: dict[str, Import]) -> list[tuple[str, float, int]]:
+    """Sum self times by top-level package; return (package, ms, modules)."""
+    totals: dict[str, list[float]] = {}
+    for item in imports.values():
+        top = item.name.split(".")[0]
+        if top == "app":
+            top = ".".join(item.name.split(".")[:3])
+        totals.setdefault(top, []).append(item.self_ms)
+    return sorted(
+        ((name, sum(times), len(times)) for name, times in totals.items()),
+        key=lambda entry: -entry[1],
     )

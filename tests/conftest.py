@@ -42,6 +42,15 @@ class MemoryKeyring(KeyringBackend):
         return None if raw is None else json.loads(raw)
 
 
+@pytest.fixture(autouse=True)
+def _private_policy(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Point every test away from this machine's own policy file in /etc."""
+    folder = tmp_path_factory.mktemp("policy")
+    monkeypatch.setenv("PLAN_RUNNER_POLICY", str(folder / "policy.json"))
+
+
 @pytest.fixture
 def redactor() -> Redactor:
     return Redactor()

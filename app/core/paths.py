@@ -47,6 +47,8 @@ class AppPaths:
     def from_environment(cls, environ: dict[str, str] | None = None) -> AppPaths:
         """Return the platform's folders, or one folder under ``PLAN_RUNNER_HOME``."""
         env = os.environ if environ is None else environ
+        # IT's policy applies wherever the user's own files are: PLAN_RUNNER_HOME
+        # moves the user's files, never the policy (only PLAN_RUNNER_POLICY does).
         policy = Path(env[POLICY_VARIABLE]) if env.get(POLICY_VARIABLE) else None
         home = env.get(HOME_VARIABLE)
         if home:
@@ -55,7 +57,7 @@ class AppPaths:
                 config_dir=root / "config",
                 data_dir=root / "data",
                 log_dir=root / "logs",
-                policy_file=policy or root / "policy.json",
+                policy_file=policy or system_policy_file(),
             )
         import platformdirs  # noqa: PLC0415 - not needed under PLAN_RUNNER_HOME
 

@@ -198,7 +198,7 @@ def backend_problem(backend: Any) -> str | None:
             f"The keyring backend {backend_label(backend)} stores secrets in plain "
             "text, so Plan Runner will not use it."
         )
-    if module == "keyring.backends.fail" or name == "NullKeyring":
+    if module in ("keyring.backends.fail", "keyring.backends.null"):
         return (
             "No keyring is available: on Linux, start a Secret Service (GNOME "
             "Keyring or KWallet) in your desktop session."

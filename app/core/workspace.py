@@ -327,7 +327,11 @@ class Workspace:
         preset = self.policy.profile(name)
         if preset is None:
             return
-        if url is not None and preset.gateway_url and url != preset.gateway_url:
+        if (
+            url is not None
+            and preset.gateway_url
+            and url != _normalised(preset.gateway_url)
+        ):
             check_unlocked(self.policy, "gateway_url", name)
         current = next(p for p in self.profiles() if p.name == name)
         for field in Profile.model_fields:
@@ -341,3 +345,10 @@ class Workspace:
 
 def _catalogue_name(entries: list[CatalogueEntry], entry_id: int) -> str | None:
     return next((e.name for e in entries if e.id == entry_id and e.name), None)
+
+
+def _normalised(url: str) -> str:
+    try:
+        return parse_gateway_url(url).base
+    except InputError:
+        return url

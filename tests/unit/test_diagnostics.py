@@ -62,7 +62,12 @@ def mint(**claims):
 
 @pytest.fixture
 def paths(tmp_path):
-    return AppPaths.from_environment({"PLAN_RUNNER_HOME": str(tmp_path / "home")})
+    return AppPaths.from_environment(
+        {
+            "PLAN_RUNNER_HOME": str(tmp_path / "home"),
+            "PLAN_RUNNER_POLICY": str(tmp_path / "home" / "policy.json"),
+        }
+    )
 
 
 @pytest.fixture

@@ -18,7 +18,12 @@ TOKEN = "unit-token-abcdef"
 
 @pytest.fixture
 def workspace(tmp_path, keyring_store, redactor):
-    paths = AppPaths.from_environment({"PLAN_RUNNER_HOME": str(tmp_path)})
+    paths = AppPaths.from_environment(
+        {
+            "PLAN_RUNNER_HOME": str(tmp_path),
+            "PLAN_RUNNER_POLICY": str(tmp_path / "policy.json"),
+        }
+    )
     return Workspace.open(paths, redactor, keyring_store)
 
 
