@@ -76,6 +76,7 @@ _SCENARIO_HELP: Final[dict[str, str]] = {
     "truncated": "200 JSON cut off in the middle",
     "huge": "200 with a 20 MB HTML page",
     "trickle": "200 success envelope sent one byte every 2 seconds",
+    "echo_token": "401 whose message and header echo the bearer token back",
 }
 
 SCENARIOS: Final[tuple[str, ...]] = tuple(_SCENARIO_HELP)
@@ -480,6 +481,19 @@ def _contract_reply(
     return _json_reply(200, _envelope(0, "success"))
 
 
+def _echo_token_reply(authorization: str) -> _Reply:
+    """Answer like a debug gateway that repeats the credential it was given."""
+    message = f"Token rejected: {authorization}"
+    body = _dump(_envelope(1000, message))
+    challenge = f'Bearer error="invalid_token", error_description="{authorization}"'
+    return _Reply(
+        401,
+        body=body,
+        content_type="application/json",
+        headers=(("WWW-Authenticate", challenge),),
+    )
+
+
 def _canned_reply(scenario: str, path: str, host: str) -> _Reply | None:
     """Return the fixed answer of a misbehaving scenario, or None if it has none."""
     match scenario:
@@ -689,9 +703,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         host = self.headers.get("Host") or (
             f"{self.server.server_name}:{self.server.server_port}"
         )
-        reply = _canned_reply(scenario, path, host) or _contract_reply(
-            state, token_ok, ids
-        )
+        if scenario == "echo_token":
+            reply = _echo_token_reply(self.headers.get("Authorization") or "")
+        else:
+            reply = _canned_reply(scenario, path, host) or _contract_reply(
+                state, token_ok, ids
+            )
         self._send(reply)
         log(reply.status)
 

@@ -40,6 +40,7 @@ EXPECTED = {
     "truncated": Category.GATEWAY,
     "huge": Category.GATEWAY,
     "trickle": Category.UNKNOWN,
+    "echo_token": Category.AUTH,
 }
 
 

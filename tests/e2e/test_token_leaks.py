@@ -83,6 +83,7 @@ def test_no_command_line_flow_leaks_the_token(
         "redirect",
         "ratelimit",
         "oauth401",
+        "echo_token",
     ):
         sim = start_simulator("--token", TOKEN, "--scenario", scenario)
         run(

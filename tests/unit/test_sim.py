@@ -1030,3 +1030,12 @@ def test_main_serves_until_signalled_then_exits_0_cleanly(
     assert secret not in err
     assert "Traceback" not in err
     assert out == ""
+
+
+@canned("echo_token")
+def _echo_token(response: httpx.Response, _gateway: Simulator) -> None:
+    assert response.status_code == 401
+    assert response.json()["result"]["code"] == 1000
+    # The point of the scenario: the credential comes back, in body and header.
+    assert response.json()["result"]["message"] == "Token rejected: Bearer demo-token"
+    assert "Bearer demo-token" in response.headers["www-authenticate"]
