@@ -246,7 +246,8 @@ def import_findings(
     print("  top 10 by cumulative time:")
     for item in sorted(extra.values(), key=lambda i: -i.cumulative_ms)[:10]:
         print(
-            f"    {item.name:<40}{item.cumulative_ms:7.1f} ms  (self {item.self_ms:.1f})"
+            f"    {item.name:<40}{item.cumulative_ms:7.1f} ms"
+            f"  (self {item.self_ms:.1f})"
         )
     print("  self time by package:")
     for package, ms, count in by_package(extra)[:12]:

@@ -30,18 +30,19 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from benchlib import (
-    by_package,
-    importtime_runs,
-    median_imports,
     DRIVERS,
     PYTHON,
     Figure,
     Report,
+    by_package,
     clean_environment,
     fresh_home,
+    importtime_runs,
     median,
+    median_imports,
     print_machine,
     spread,
 )
@@ -146,7 +147,7 @@ def main() -> int:
             )
 
         if not args.no_dbus_stall:
-            with silent_bus(scratch / "bus.sock") as address:
+            with SilentBus(scratch / "bus.sock") as address:
                 runs = [
                     spawn(APP, home=used, DBUS_SESSION_BUS_ADDRESS=address)
                     for _ in range(3)
@@ -167,16 +168,20 @@ def main() -> int:
             )
 
         print(f"\nidle memory after {args.idle:g} s, median of {args.idle_runs}:")
-        bare_rss = [
-            spawn(BARE, home=used, idle=args.idle)["rss_mb"]
-            for _ in range(args.idle_runs)
+        bare_runs = [
+            spawn(BARE, home=used, idle=args.idle) for _ in range(args.idle_runs)
         ]
-        app_rss = [
-            spawn(APP, home=used, idle=args.idle)["rss_mb"]
-            for _ in range(args.idle_runs)
+        app_runs = [
+            spawn(APP, home=used, idle=args.idle) for _ in range(args.idle_runs)
         ]
-        print(f"  bare QMainWindow: {median(bare_rss):.1f} MB")
-        print(f"  Plan Runner:      {median(app_rss):.1f} MB")
+        bare_rss = [r["rss_mb"] for r in bare_runs]
+        app_rss = [r["rss_mb"] for r in app_runs]
+        for label, runs in (("bare QMainWindow", bare_runs), ("Plan Runner", app_runs)):
+            steps = ", ".join(
+                f"{step} {median([r['memory'][step] for r in runs]):.1f} MB"
+                for step in runs[0]["memory"]
+            )
+            print(f"  {label:<18}{steps}")
         report.add(
             Figure(
                 "idle RSS of the app",
@@ -199,7 +204,7 @@ def main() -> int:
 
 def spawn(
     driver: str, *, home: Path, idle: float = 0, **extra_env: str
-) -> dict[str, float]:
+) -> dict[str, Any]:
     """Run a driver to its end; return its marks relative to the spawn, in ms."""
     env = clean_environment(
         QT_QPA_PLATFORM="offscreen", PLAN_RUNNER_HOME=str(home), **extra_env
@@ -213,7 +218,7 @@ def spawn(
     if done.returncode != 0 or not done.stdout.strip():
         raise RuntimeError(f"{driver} exited {done.returncode}:\n{done.stderr}")
     marks = json.loads(done.stdout.strip().splitlines()[-1])
-    result: dict[str, float] = {
+    result: dict[str, Any] = {
         f"{name}_ms": (value - started) * 1000
         for name, value in marks.items()
         if isinstance(value, float) and name not in ("keyring_ms", "rss_mb")
@@ -223,12 +228,13 @@ def spawn(
     result["keyring"] = marks.get("keyring", "")
     if "rss_mb" in marks:
         result["rss_mb"] = marks["rss_mb"]
+        result["memory"] = marks["memory"]
     if not marks.get("exposed"):
         print(f"  warning: {Path(driver).name}: window not exposed when painted")
     return result
 
 
-def show_runs(label: str, runs: list[dict[str, float]]) -> None:
+def show_runs(label: str, runs: list[dict[str, Any]]) -> None:
     shown = [r["shown_ms"] for r in runs]
     whole = [r["process_ms"] for r in runs]
     print(
@@ -237,7 +243,7 @@ def show_runs(label: str, runs: list[dict[str, float]]) -> None:
     )
 
 
-def phases(runs: list[dict[str, float]]) -> None:
+def phases(runs: list[dict[str, Any]]) -> None:
     """Print where the app's time to shown goes (medians, ms)."""
     steps = [
         ("interpreter start", None, "started_ms"),
@@ -279,7 +285,7 @@ def import_costs(runs: int, report: Report) -> None:
     )
 
 
-class silent_bus:  # noqa: N801 - used as a context manager, reads like one
+class SilentBus:
     """A Unix socket that accepts D-Bus clients and never answers them."""
 
     def __init__(self, path: Path) -> None:

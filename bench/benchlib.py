@@ -116,6 +116,8 @@ def print_figures(figures: Sequence[Figure]) -> None:
             f"{f.name:<52}{f.target:>26}{f'{f.measured:.1f} {f.unit}':>14}"
             f"{base:>14}{ratio:>8}  {met}"
         )
+        if f.note:
+            print(f"{'':<6}({f.note})")
 
 
 def read_figures(path: Path) -> Report:
@@ -228,6 +230,7 @@ def machine() -> dict[str, str]:
         "python": platform.python_version(),
         "pyside6": pyside,
         "os": platform.platform(),
+        "load": " ".join(Path("/proc/loadavg").read_text().split()[:3]),
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
     }
 
@@ -236,7 +239,8 @@ def print_machine() -> None:
     info = machine()
     print(
         f"machine: {info['nproc']} CPUs ({info['cpu']}), {info['ram']} RAM, "
-        f"Python {info['python']}, PySide6 {info['pyside6']}, {info['date']}"
+        f"Python {info['python']}, PySide6 {info['pyside6']}, {info['date']}, "
+        f"load average {info['load']}"
     )
 
 

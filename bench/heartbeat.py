@@ -18,6 +18,7 @@ import threading
 import time
 import traceback
 from collections import Counter
+from typing import Any
 
 from PySide6.QtCore import QObject, Qt, QTimer
 from PySide6.QtWidgets import QApplication, QMainWindow
@@ -31,6 +32,8 @@ class Heartbeat(QObject):
     def __init__(self, interval_ms: int = INTERVAL_MS) -> None:
         super().__init__()
         self.gaps: list[float] = []
+        self.ends: list[float] = []  # when each gap ended, s since start()
+        self.started = 0.0
         self.last = 0.0
         self._timer = QTimer(self)
         self._timer.setTimerType(Qt.TimerType.PreciseTimer)
@@ -39,17 +42,19 @@ class Heartbeat(QObject):
 
     def start(self) -> None:
         self.gaps = []
-        self.last = time.perf_counter()
+        self.ends = []
+        self.started = self.last = time.perf_counter()
         self._timer.start()
 
     def stop(self) -> dict[str, float]:
         self._timer.stop()
         self._on_timer_timeout()  # the gap up to now counts too
-        return summary(self.gaps)
+        return summary(self.gaps, self.ends)
 
     def _on_timer_timeout(self) -> None:
         now = time.perf_counter()
         self.gaps.append((now - self.last) * 1000)
+        self.ends.append(now - self.started)
         self.last = now
 
 
@@ -79,7 +84,7 @@ class StallSampler:
         while not self._stop.wait(0.002):
             if time.perf_counter() - self._heartbeat.last < self._late:
                 continue
-            frame = sys._current_frames().get(self._gui)  # noqa: SLF001
+            frame = sys._current_frames().get(self._gui)
             if frame is None:
                 continue
             entries = traceback.extract_stack(frame)[-8:]
@@ -91,16 +96,21 @@ class StallSampler:
             ] += 1
 
 
-def summary(gaps: list[float]) -> dict[str, float]:
+def summary(gaps: list[float], ends: list[float] | None = None) -> dict[str, Any]:
+    """Count the gaps; the longest, the 99th percentile, and when the worst ended."""
     ordered = sorted(gaps)
     if not ordered:
         return {"ticks": 0, "max_ms": float("nan"), "p99_ms": float("nan")}
     rank = max(0, round(0.99 * len(ordered)) - 1)
+    worst = sorted(range(len(gaps)), key=lambda i: -gaps[i])[:3]
     return {
         "ticks": len(ordered),
         "max_ms": ordered[-1],
         "p99_ms": ordered[rank],
         "over_16ms": sum(1 for g in ordered if g > 16),
+        "worst": [
+            (round(gaps[i], 1), round(ends[i], 3) if ends else None) for i in worst
+        ],
     }
 
 
@@ -113,7 +123,7 @@ def main() -> int:
     window.resize(940, 860)
     window.show()
     heartbeat = Heartbeat()
-    result: dict[str, float] = {}
+    result: dict[str, Any] = {}
 
     def finish() -> None:
         result.update(heartbeat.stop())

@@ -12,6 +12,8 @@ from app.core.errors import InputError
 LONG_MAX = 2**63 - 1
 """The largest value of a Java ``Long``: the gateway's type for IDs."""
 
+_LONG_MAX_DIGITS = len(str(LONG_MAX))
+
 PositiveLong = Annotated[int, Field(strict=True, ge=1, le=LONG_MAX)]
 
 
@@ -80,13 +82,16 @@ def parse_id(text: str, what: str) -> int:
             f"The {what} ID must be a whole number made of digits only "
             f"(got {_quote_short(cleaned)})."
         )
-    value = int(cleaned)
+    # Leading zeros change nothing; more significant digits than LONG_MAX has
+    # is too large, and is refused before int(), whose digit limit would raise.
+    significant = cleaned.lstrip("0")
+    if len(significant) > _LONG_MAX_DIGITS:
+        raise _too_large(what)
+    value = int(significant or "0")
     if value < 1:
         raise InputError(f"The {what} ID must be 1 or more.")
     if value > LONG_MAX:
-        raise InputError(
-            f"The {what} ID is too large: the gateway accepts at most {LONG_MAX}."
-        )
+        raise _too_large(what)
     return value
 
 
@@ -97,6 +102,12 @@ def id_problem(text: str, what: str) -> str | None:
     except InputError as error:
         return str(error)
     return None
+
+
+def _too_large(what: str) -> InputError:
+    return InputError(
+        f"The {what} ID is too large: the gateway accepts at most {LONG_MAX}."
+    )
 
 
 def _quote_short(text: str, limit: int = 24) -> str:

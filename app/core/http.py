@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import socket
 import ssl
 import threading
 import time
+import urllib.request
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpcore
 import httpx
@@ -96,15 +100,23 @@ class Canceller:
         self._lock = threading.Lock()
         self._streams: set[_TrackedStream] = set()
         self._cancelled = False
+        self.reason = "cancelled"
 
     @property
     def cancelled(self) -> bool:
         """Whether :meth:`cancel` was called."""
         return self._cancelled
 
-    def cancel(self) -> None:
+    @property
+    def expired(self) -> bool:
+        """Whether the run's deadline, not a person, cancelled it."""
+        return self._cancelled and self.reason == "deadline"
+
+    def cancel(self, reason: str = "cancelled") -> None:
         """Abort every open connection now, and refuse new ones."""
         with self._lock:
+            if not self._cancelled:
+                self.reason = reason
             self._cancelled = True
             streams = list(self._streams)
         for stream in streams:
@@ -243,6 +255,25 @@ def _make_cancellable(client: httpx.Client, canceller: Canceller) -> None:
             pool._network_backend = _CancellableBackend(canceller)
 
 
+def proxy_in_use(url: str, settings: ClientSettings) -> str | None:
+    """Return the proxy a request to ``url`` goes through, or None when direct."""
+    if settings.proxy:
+        return settings.proxy
+    if not settings.trust_env:
+        return None
+    proxies = urllib.request.getproxies_environment()
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if host and urllib.request.proxy_bypass(host):
+        return None
+    return proxies.get(parts.scheme) or proxies.get("all")
+
+
+def mask_proxy(proxy: str) -> str:
+    """Return a proxy URL with its password hidden, for messages."""
+    return re.sub(r"(//[^:/@]+:)[^@/]*@", r"\1***@", proxy)
+
+
 @dataclass(frozen=True)
 class Answer:
     """What the gateway sent back, as far as it was read.
@@ -253,6 +284,8 @@ class Answer:
         body: Up to :data:`MAX_BODY_BYTES` of the body.
         truncated: The body was longer than what was read.
         interrupted: Reading the body failed part-way (dropped, timed out).
+        unreadable: Why the body could not be read (an unknown or damaged
+            compression), when it could not.
     """
 
     status: int
@@ -260,6 +293,7 @@ class Answer:
     body: bytes
     truncated: bool = False
     interrupted: str | None = None
+    unreadable: str | None = None
 
 
 @dataclass(frozen=True)
@@ -311,27 +345,49 @@ def post_queue(
     """Send one run request and read a bounded part of the answer.
 
     A connection that never opened is retried once; nothing is resent once bytes
-    may have reached the gateway.
+    may have reached the gateway. ``deadline_seconds`` bounds the whole exchange:
+    when the client was built with ``canceller``, a watchdog aborts the
+    connection at the deadline, so a gateway that answers a byte at a time cannot
+    hold a run for ever.
     """
-    headers = {"Content-Type": "application/json", "Accept": "application/json"}
+    headers = {
+        "Content-Type": "application/json",
+        "Accept": "application/json",
+        # Compressed answers could inflate without bound; ask for none.
+        "Accept-Encoding": "identity",
+    }
     headers.update(authorization_header(token))
     shown_headers = {**headers, "Authorization": "Bearer [REDACTED]"}
     started = time.monotonic()
+    watchdog = None
+    if canceller is not None:
+        watchdog = threading.Timer(deadline_seconds, canceller.cancel, ("deadline",))
+        watchdog.daemon = True
+        watchdog.start()
     attempts = 0
-    while True:
-        attempts += 1
-        try:
-            answer = _send_once(client, url, body, headers, started + deadline_seconds)
-        except httpx.HTTPError as error:
-            failure = classify_failure(error, canceller)
-            if not failure.sent and attempts == 1 and failure.kind in _RETRYABLE:
-                log.info(
-                    "Connection to the gateway failed (%s); trying once more",
-                    failure.kind,
+    try:
+        while True:
+            attempts += 1
+            try:
+                answer = _send_once(client, url, body, headers, canceller)
+            except httpx.HTTPError as error:
+                failure = classify_failure(error, canceller, deadline_seconds)
+                if not failure.sent and attempts == 1 and failure.kind in _RETRYABLE:
+                    log.info("Connecting failed (%s); trying once more", failure.kind)
+                    continue
+            except (httpx.InvalidURL, ValueError, UnicodeError) as error:
+                failure = Failure("connect", f"the URL cannot be used: {error}", False)
+            except KeyboardInterrupt:
+                # Ctrl+C while waiting: the request may already be at the gateway.
+                failure = Failure("cancelled", "interrupted while waiting", sent=True)
+            else:
+                return Exchange(
+                    answer, None, attempts, _ms_since(started), shown_headers
                 )
-                continue
             return Exchange(None, failure, attempts, _ms_since(started), shown_headers)
-        return Exchange(answer, None, attempts, _ms_since(started), shown_headers)
+    finally:
+        if watchdog is not None:
+            watchdog.cancel()
 
 
 _RETRYABLE = frozenset({"connect", "connect_timeout"})
@@ -342,50 +398,106 @@ def _send_once(
     url: str,
     body: bytes,
     headers: dict[str, str],
-    deadline: float,
+    canceller: Canceller | None,
 ) -> Answer:
     request = client.build_request("POST", url, content=body, headers=headers)
     response = client.send(request, stream=True)
     try:
-        status = response.status_code
         response_headers = {k.lower(): v for k, v in response.headers.items()}
         if _LOCATION_KEY in response.extensions:
             response_headers["location"] = response.extensions[_LOCATION_KEY]
-        chunks: list[bytes] = []
-        size = 0
-        truncated = False
+        reader = _BodyReader(response_headers.get("content-encoding", ""))
         interrupted = None
         try:
             for chunk in _raw_chunks(response):
-                chunks.append(chunk)
-                size += len(chunk)
-                if size >= MAX_BODY_BYTES:
-                    truncated = True
-                    break
-                if time.monotonic() > deadline:
-                    interrupted = "the answer arrived too slowly and was cut off"
+                if not reader.feed(chunk):
                     break
         except httpx.TransportError as error:
-            name = type(error).__name__
-            interrupted = f"the connection failed while reading the answer ({name})"
-        data = b"".join(chunks)[:MAX_BODY_BYTES]
-        return Answer(status, response_headers, data, truncated, interrupted)
+            if canceller is not None and canceller.expired:
+                interrupted = "the answer arrived too slowly and was cut off"
+            else:
+                name = type(error).__name__
+                interrupted = f"the connection failed while reading the answer ({name})"
+        return Answer(
+            response.status_code,
+            response_headers,
+            reader.body(),
+            reader.truncated,
+            interrupted,
+            reader.problem,
+        )
     finally:
         response.close()
 
 
 def _raw_chunks(response: httpx.Response) -> Iterator[bytes]:
-    # Decoded bytes (gzip undone), a chunk at a time, so a huge body is never held.
-    yield from response.iter_bytes(chunk_size=16 * 1024)
+    # The bytes as they came, undecoded, a chunk at a time as they arrive.
+    try:
+        yield from response.iter_raw()
+    except httpx.StreamConsumed:
+        # A response made in memory (a test transport) has its body already.
+        yield response.content
+
+
+class _BodyReader:
+    """Collects at most :data:`MAX_BODY_BYTES` of a body, inflating it if needed.
+
+    Decompression is bounded too, so a small compressed body ("zip bomb") cannot
+    take the memory of the machine.
+    """
+
+    def __init__(self, encoding: str) -> None:
+        self._chunks: list[bytes] = []
+        self._size = 0
+        self.truncated = False
+        self.problem: str | None = None
+        name = encoding.strip().lower()
+        self._inflater: Any = None
+        if name in ("gzip", "x-gzip", "deflate"):
+            # 32 + MAX_WBITS reads both gzip and zlib headers.
+            self._inflater = zlib.decompressobj(32 + zlib.MAX_WBITS)
+        elif name not in ("", "identity"):
+            self.problem = f"the answer is encoded as {name!r}, which is not read"
+
+    def feed(self, raw: bytes) -> bool:
+        """Take a raw chunk; return False once enough has been read."""
+        data = raw
+        if self._inflater is not None:
+            try:
+                data = self._inflater.decompress(raw, MAX_BODY_BYTES - self._size + 1)
+            except zlib.error as error:
+                self.problem = f"the answer's compressed body is damaged ({error})"
+                return False
+        self._chunks.append(data)
+        self._size += len(data)
+        if self._size > MAX_BODY_BYTES or (
+            self._inflater is not None and self._inflater.unconsumed_tail
+        ):
+            self.truncated = True
+            return False
+        return True
+
+    def body(self) -> bytes:
+        """Return what was read, at most :data:`MAX_BODY_BYTES`."""
+        if self.problem and self._inflater is None:
+            return b""
+        return b"".join(self._chunks)[:MAX_BODY_BYTES]
 
 
 def classify_failure(
-    error: httpx.HTTPError, canceller: Canceller | None = None
+    error: httpx.HTTPError,
+    canceller: Canceller | None = None,
+    deadline_seconds: float | None = None,
 ) -> Failure:
     """Say what kind of failure ``error`` is, and whether bytes may have left."""
     detail = _describe_error(error)
     if canceller is not None and canceller.cancelled:
         sent = not isinstance(error, httpx.ConnectError | httpx.ConnectTimeout)
+        if canceller.expired:
+            within = f" within {deadline_seconds:g} s" if deadline_seconds else ""
+            if not sent:
+                return Failure("connect_timeout", f"no connection{within}", False)
+            return Failure("read_timeout", f"no complete answer{within}", True)
         return Failure("cancelled", "the run was cancelled (the app was closing)", sent)
     if isinstance(error, httpx.ProxyError):
         return Failure("proxy", detail, sent=False)

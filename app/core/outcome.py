@@ -22,6 +22,8 @@ from app.core.http import Answer, Exchange, Failure
 from app.core.tokens import humanize_seconds
 
 EXCERPT_CHARS = 300
+MAX_RETRY_AFTER = 7 * 24 * 3600
+"""The longest wait a ``Retry-After`` is taken at, in seconds."""
 
 
 class Category(StrEnum):
@@ -65,6 +67,7 @@ class RunContext:
         token_expiry: The token's expiry in words, when it is known.
         token_expired: Whether the token had visibly expired when sent.
         token_fingerprint: The fingerprint of the token sent.
+        proxy: The proxy the run went through (password hidden), if any.
     """
 
     plan_id: int
@@ -77,6 +80,7 @@ class RunContext:
     token_expiry: str | None = None
     token_expired: bool = False
     token_fingerprint: str | None = None
+    proxy: str | None = None
 
 
 @dataclass(frozen=True)
@@ -197,26 +201,30 @@ def decode(
         status, code, message = None, None, None
     else:
         assert exchange.answer is not None  # noqa: S101 - an exchange has one or the other
-        reading = _read_answer(exchange.answer, facts)
+        reading = _read_answer(exchange.answer, facts, redact)
         verdict = _decode_answer(exchange.answer, reading, context)
         status = exchange.answer.status
         code = reading.envelope.result.code if reading.envelope else None
         message = reading.message
+
+    def clean(text: str) -> str:
+        return shown_safely(redact(text))
+
     return Outcome(
         category=verdict.category,
-        title=redact(verdict.title),
-        advice=redact(verdict.advice),
-        support=redact(verdict.support),
+        title=clean(verdict.title),
+        advice=clean(verdict.advice),
+        support=clean(verdict.support),
         plan_id=context.plan_id,
         user_id=context.user_id,
         profile=context.profile,
         gateway_url=context.queue_url,
         http_status=status,
         code=code,
-        message=None if message is None else redact(message),
+        message=None if message is None else clean(message),
         started_at=context.started_at,
         duration_ms=exchange.elapsed_ms,
-        facts={key: redact(value) for key, value in facts.items()},
+        facts={key: clean(value) for key, value in facts.items()},
     )
 
 
@@ -241,28 +249,35 @@ class _Reading:
     excerpt: str
 
 
-def _read_answer(answer: Answer, facts: dict[str, str]) -> _Reading:
-    headers = answer.headers
+def _read_answer(
+    answer: Answer, facts: dict[str, str], redact: Callable[[str], str]
+) -> _Reading:
+    # Everything kept is redacted whole before it is cut to size: a cut first
+    # could leave part of a token that redaction no longer recognises.
+    headers = {name: redact(value) for name, value in answer.headers.items()}
     content_type = headers.get("content-type", "")
-    text = answer.body.decode("utf-8", errors="replace")
+    raw_text = answer.body.decode("utf-8", errors="replace")
     document: object = None
-    if text.strip():
+    if raw_text.strip():
         try:
-            document = json.loads(text)
+            document = json.loads(raw_text)
         except (ValueError, RecursionError):
             document = None
+    text = redact(raw_text)
     envelope = parse_envelope(document)
     message: str | None = None
     error: str | None = None
     description: str | None = None
     if envelope is not None:
-        message = envelope.result.message
+        message = (
+            None if envelope.result.message is None else redact(envelope.result.message)
+        )
     elif isinstance(document, dict):
         # A framework's error JSON ({"status", "error", "message", "path"}) or an
         # OAuth2 error ({"error", "error_description"}).
-        error = _short(document.get("error"))
-        description = _short(document.get("error_description"))
-        message = _short(document.get("message")) or description or error
+        error = _short(document.get("error"), redact)
+        description = _short(document.get("error_description"), redact)
+        message = _short(document.get("message"), redact) or description or error
     challenge = parse_www_authenticate(headers.get("www-authenticate", ""))
     excerpt = "" if document is not None else text_excerpt(text, content_type)
 
@@ -282,13 +297,15 @@ def _read_answer(answer: Answer, facts: dict[str, str]) -> _Reading:
         if name in headers:
             facts[name] = headers[name][:300]
     if envelope is None and document is not None:
-        facts["body_json"] = json.dumps(document)[:EXCERPT_CHARS]
+        facts["body_json"] = redact(_dump_json(document))[:EXCERPT_CHARS]
     if excerpt:
         facts["body_excerpt"] = excerpt
     if answer.truncated:
         facts["body_truncated"] = f"only the first {len(answer.body)} bytes were read"
     if answer.interrupted:
         facts["body_interrupted"] = answer.interrupted
+    if answer.unreadable:
+        facts["body_unreadable"] = answer.unreadable
     if envelope is not None:
         facts["envelope"] = f"code {envelope.result.code}: {envelope.result.message}"
     return _Reading(document, envelope, message, error, description, challenge, excerpt)
@@ -592,6 +609,16 @@ def _decode_failure(
             f"{nothing_sent} Run it again when ready.",
             failure.detail,
         )
+    if ctx.proxy and failure.kind in ("dns", "connect", "connect_timeout", "proxy"):
+        return _Verdict(
+            Category.NETWORK,
+            f"Cannot reach the gateway through the proxy {ctx.proxy}",
+            f"{nothing_sent} Runs to {ctx.host} go through the proxy {ctx.proxy}, "
+            "which could not be reached or refused the connection. Check the proxy "
+            "setting (HTTPS_PROXY, HTTP_PROXY, NO_PROXY, or the profile's proxy).",
+            f"Through proxy {ctx.proxy}: {failure.kind}: {failure.detail}. "
+            "`plan-runner status` says where the proxy setting comes from.",
+        )
     if failure.kind == "dns":
         return _Verdict(
             Category.NETWORK,
@@ -642,11 +669,40 @@ def _what_was_said(reading: _Reading) -> str:
     return ""
 
 
-def _short(value: object, limit: int = EXCERPT_CHARS) -> str | None:
+def _short(
+    value: object, redact: Callable[[str], str], limit: int = EXCERPT_CHARS
+) -> str | None:
     if value is None or isinstance(value, dict | list):
         return None
-    text = " ".join(str(value).split())
+    text = " ".join(redact(str(value)).split())
     return text[:limit] if text else None
+
+
+def _dump_json(document: object) -> str:
+    try:
+        return json.dumps(document)
+    except (ValueError, RecursionError):
+        return "(nested too deeply to show)"
+
+
+def shown_safely(text: str) -> str:
+    """Return ``text`` without control, format or bidirectional characters.
+
+    A gateway's words reach terminals and labels: escape sequences could retitle
+    a terminal or repaint a result, and bidirectional overrides could reorder
+    what a person reads. Line breaks and tabs become spaces; the rest become
+    U+FFFD, so that something odd stays visible.
+    """
+    if text.isprintable():
+        return text
+    return "".join(_safe_char(char) for char in text)
+
+
+def _safe_char(char: str) -> str:
+    if char.isprintable():
+        return char
+    # A carriage return could send the cursor back over what was printed.
+    return " " if char in "\t\r\n" else "\ufffd"
 
 
 _AUTH_PARAM = re.compile(
@@ -674,15 +730,17 @@ def retry_after_seconds(value: str | None, now: datetime) -> float | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
-        return float(min(int(value), 7 * 24 * 3600))
+    if value.isascii() and value.isdigit():
+        # Past ten digits int() would only make a longer wait than the cap.
+        seconds = int(value) if len(value) <= 10 else MAX_RETRY_AFTER
+        return float(min(seconds, MAX_RETRY_AFTER))
     try:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - now).total_seconds())
+    return min(MAX_RETRY_AFTER, max(0.0, (when - now).total_seconds()))
 
 
 _DROP_BLOCKS = re.compile(r"(?is)<(script|style|head)\b.*?</\1\s*>")

@@ -59,9 +59,26 @@ class Redactor:
         for secret in secrets:
             if secret in text:
                 text = text.replace(secret, REDACTED)
+            if len(secret) >= 2 * _PIECE:
+                text = _redact_pieces(text, secret)
         for pattern in _PATTERNS:
             text = pattern.sub(_keep_prefix, text)
         return text
+
+
+_PIECE = 12
+"""A run of this many characters of a known secret counts as the secret."""
+
+
+def _redact_pieces(text: str, secret: str) -> str:
+    # A secret cut short (an excerpt that ends mid-token, or starts mid-token) is
+    # still recognised by its first or last characters.
+    head, tail = secret[:_PIECE], secret[-_PIECE:]
+    if head in text:
+        text = re.sub(re.escape(head) + "[A-Za-z0-9._~+/=-]*", REDACTED, text)
+    if tail in text:
+        text = re.sub("[A-Za-z0-9._~+/=-]*" + re.escape(tail), REDACTED, text)
+    return text
 
 
 def _keep_prefix(match: re.Match[str]) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -12,7 +13,14 @@ import httpx
 
 from app.core.contract import QueueRequest
 from app.core.errors import SetupError
-from app.core.http import Canceller, ClientSettings, build_client, post_queue
+from app.core.http import (
+    Canceller,
+    ClientSettings,
+    build_client,
+    mask_proxy,
+    post_queue,
+    proxy_in_use,
+)
 from app.core.outcome import Outcome, RunContext, decode
 from app.core.redact import Redactor
 from app.core.settings import Retention
@@ -88,6 +96,15 @@ def check_transport(gateway: GatewayUrl, allow_plain_http: bool) -> None:
         )
 
 
+def run_deadline(settings: ClientSettings) -> float:
+    """Return how long a whole run may take: the read timeout plus a connection.
+
+    Connecting may take the connect timeout, but never longer than the read
+    timeout itself, so ``--timeout 3`` means a few seconds, not thirteen.
+    """
+    return settings.read_timeout + min(settings.connect_timeout, settings.read_timeout)
+
+
 class Runner:
     """Sends runs and records them.
 
@@ -116,7 +133,11 @@ class Runner:
         self._retention = retention
 
     def context(
-        self, request: RunRequest, facts: TokenFacts | None = None
+        self,
+        request: RunRequest,
+        facts: TokenFacts | None = None,
+        *,
+        proxy: str | None = None,
     ) -> RunContext:
         """Return the context outcomes of ``request`` are worded with."""
         now = self._clock()
@@ -132,6 +153,7 @@ class Runner:
             token_expiry=facts.expiry_words(now) if facts.expires_at else None,
             token_expired=facts.is_expired(now),
             token_fingerprint=facts.fingerprint,
+            proxy=None if proxy is None else mask_proxy(proxy),
         )
 
     def run(self, request: RunRequest, canceller: Canceller | None = None) -> RunResult:
@@ -143,7 +165,15 @@ class Runner:
         self._redactor.add(request.token)
         check_transport(request.gateway, request.allow_plain_http)
         body = QueueRequest(plan_id=request.plan_id, user_id=request.user_id).body()
-        context = self.context(request)
+        settings = request.client
+        if request.gateway.is_loopback:
+            # A gateway on this machine is reached directly: a proxy (perhaps on
+            # another machine) would see the token of a plain-http loopback run.
+            settings = dataclasses.replace(settings, proxy=None, trust_env=False)
+        context = self.context(
+            request, proxy=proxy_in_use(request.gateway.queue_url, settings)
+        )
+        canceller = canceller or Canceller()
         log.info(
             "Run: plan %s, user %s, profile %s, %s",
             request.plan_id,
@@ -151,14 +181,14 @@ class Runner:
             request.profile,
             request.gateway.queue_url,
         )
-        client = self._client_factory(request.client, canceller)
+        client = self._client_factory(settings, canceller)
         with client:
             exchange = post_queue(
                 client,
                 request.gateway.queue_url,
                 body,
                 request.token,
-                deadline_seconds=request.client.read_timeout,
+                deadline_seconds=run_deadline(settings),
                 canceller=canceller,
             )
         outcome = decode(exchange, context, self._redactor.redact)

@@ -18,6 +18,7 @@ _QUOTES = "\"'`\u201c\u201d\u2018\u2019"
 _PREFIX = re.compile(r"^(?:authorization\s*:\s*)?bearer(?:\s+|$)", re.IGNORECASE)
 
 MAX_TOKEN_LENGTH = 16 * 1024
+MIN_TOKEN_LENGTH = 8
 
 
 def clean_token(raw: str) -> str:
@@ -50,6 +51,11 @@ def clean_token(raw: str) -> str:
                 f"(at position {index + 1} of {len(token)}). "
                 "Copy the token again, without anything around it."
             )
+    if len(token) < MIN_TOKEN_LENGTH:
+        raise InputError(
+            f"The token is only {len(token)} characters long; access tokens are "
+            "much longer. Copy the whole token."
+        )
     equals = token.find("=")
     if equals != -1 and token[equals:].strip("=") != "":
         raise InputError(

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import ipaddress
+import re
+import unicodedata
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from app.core.errors import InputError
 
 QUEUE_PATH = "/queue"
+
+_NAME_LABEL = re.compile(r"[a-z0-9_-]+")
+_AFTER_ADDRESS = re.compile(r"(:\d*)?")
+_MAX_LABEL = 63
+_MAX_NAME = 253
 
 
 @dataclass(frozen=True)
@@ -76,8 +83,11 @@ def parse_gateway_url(text: str) -> GatewayUrl:
         raise InputError(
             "Enter the gateway URL, for example https://gateway.example.com"
         )
-    if any(ch.isspace() or ord(ch) < 0x20 for ch in raw):
-        raise InputError("The gateway URL cannot contain spaces or line breaks.")
+    if any(ch.isspace() or not ch.isprintable() for ch in raw):
+        raise InputError(
+            "The gateway URL cannot contain spaces, line breaks or invisible "
+            "characters. Type it again, or copy it from the address bar."
+        )
     if "://" not in raw:
         raise InputError(
             "The gateway URL needs a scheme: start it with https:// "
@@ -101,6 +111,15 @@ def parse_gateway_url(text: str) -> GatewayUrl:
     host = (parts.hostname or "").lower()
     if not host:
         raise InputError("The gateway URL has no host name.")
+    if "]" in parts.netloc and not _AFTER_ADDRESS.fullmatch(
+        parts.netloc.rsplit("]", 1)[-1]
+    ):
+        raise InputError(
+            "The gateway URL has something after the ']' of its address: only a "
+            "port such as :8443 may follow it."
+        )
+    if ":" not in host:
+        host = _checked_name(host)
     if parts.query or parts.fragment:
         raise InputError("Remove the '?…' or '#…' part from the gateway URL.")
 
@@ -110,6 +129,7 @@ def parse_gateway_url(text: str) -> GatewayUrl:
     shown_host = f"[{host}]" if ":" in host else host
     netloc = shown_host if port is None else f"{shown_host}:{port}"
     base = f"{scheme}://{netloc}{path}"
+    _check_client_accepts(base + QUEUE_PATH, host)
     return GatewayUrl(
         base=base,
         queue_url=base + QUEUE_PATH,
@@ -117,3 +137,80 @@ def parse_gateway_url(text: str) -> GatewayUrl:
         host=host,
         port=port,
     )
+
+
+def _checked_name(host: str) -> str:
+    """Return a host name or IPv4 address that DNS and the HTTP client can use.
+
+    Raises:
+        InputError: It cannot name a host, with what to fix.
+    """
+    name = host[:-1] if host.endswith(".") else host
+    labels = name.split(".")
+    # A name whose last part is a number is meant as an IPv4 address (no
+    # top-level domain is a number). Refusing short forms such as 10.1 or
+    # 0x7f.1 keeps the address the user sees the one the connection uses.
+    if labels[-1].isascii() and labels[-1].isdigit():
+        try:
+            return str(ipaddress.IPv4Address(name))
+        except ValueError:
+            raise InputError(
+                f"{host!r} is not a valid IPv4 address: write four numbers from 0 "
+                "to 255 without leading zeros, such as 10.0.0.5."
+            ) from None
+    if not name.isascii():
+        return host
+    if any(not label for label in labels):
+        raise InputError(
+            f"The gateway's host name {host!r} has an empty part between dots."
+        )
+    if any(not _NAME_LABEL.fullmatch(label) for label in labels):
+        raise InputError(
+            f"The gateway's host name {host!r} can hold only letters, digits, "
+            "hyphens and dots."
+        )
+    if len(name) > _MAX_NAME or any(len(label) > _MAX_LABEL for label in labels):
+        raise InputError(
+            f"The gateway's host name is too long: at most {_MAX_NAME} characters, "
+            f"and at most {_MAX_LABEL} between two dots."
+        )
+    return host
+
+
+def _check_client_accepts(url: str, host: str) -> None:
+    """Refuse a URL that the HTTP client would refuse when the run is sent.
+
+    The client checks more than ``urlsplit`` does: international host names
+    must be valid IDNA (full-width letters are not), ``xn--`` parts must decode,
+    and the whole URL has a length limit.
+
+    Raises:
+        InputError: The client refuses the URL, with what to fix.
+    """
+    import httpx  # noqa: PLC0415 - the client is needed only once a URL is typed
+
+    try:
+        request = httpx.Request("POST", url)
+        _ = request.url.host  # decodes xn-- parts, which may fail
+    except (httpx.InvalidURL, UnicodeError, ValueError) as error:
+        if "idna" in str(error).lower() or isinstance(error, UnicodeError):
+            raise InputError(_host_name_problem(host)) from None
+        raise InputError(f"The gateway URL is not valid: {error}.") from None
+
+
+def _host_name_problem(host: str) -> str:
+    problem = (
+        f"The gateway's host name {host!r} is not a valid international domain name"
+    )
+    folded = unicodedata.normalize("NFKC", host).lower()
+    if folded != host and folded.isascii():
+        return (
+            f"{problem}: it has full-width or other look-alike letters. Type it "
+            f"with ordinary letters: {folded}"
+        )
+    if any(label.startswith("xn--") for label in host.split(".")):
+        return (
+            f"{problem}: a part starting with 'xn--' does not decode. Check the "
+            "name, or type it in its own letters."
+        )
+    return f"{problem}. Check the name for mistyped or invisible characters."

@@ -17,6 +17,7 @@ import argparse
 import contextlib
 import dataclasses
 import datetime
+import functools
 import http.server
 import ipaddress
 import json
@@ -32,6 +33,7 @@ import sys
 import threading
 import time
 import types
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Final, Self, TypeGuard
 from urllib.parse import urlsplit
@@ -77,6 +79,8 @@ _SCENARIO_HELP: Final[dict[str, str]] = {
     "huge": "200 with a 20 MB HTML page",
     "trickle": "200 success envelope sent one byte every 2 seconds",
     "echo_token": "401 whose message and header echo the bearer token back",
+    "gzip_bomb": "200 gzip body of 130 KB that inflates to 128 MB",
+    "endless": "200 chunked body that never ends, a chunk every 0.2 seconds",
 }
 
 SCENARIOS: Final[tuple[str, ...]] = tuple(_SCENARIO_HELP)
@@ -494,9 +498,25 @@ def _echo_token_reply(authorization: str) -> _Reply:
     )
 
 
+@functools.cache
+def _gzip_bomb() -> bytes:
+    """Return a gzip body of about 130 KB that inflates to 128 MiB of zeros."""
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 31)
+    block = bytes(1 << 20)
+    parts = [compressor.compress(block) for _ in range(128)]
+    return b"".join(parts) + compressor.flush()
+
+
 def _canned_reply(scenario: str, path: str, host: str) -> _Reply | None:
     """Return the fixed answer of a misbehaving scenario, or None if it has none."""
     match scenario:
+        case "gzip_bomb":
+            return _Reply(
+                200,
+                body=_gzip_bomb(),
+                content_type="application/json",
+                headers=(("Content-Encoding", "gzip"),),
+            )
         case "html502":
             return _html_reply(502, "Bad Gateway")
         case "html503":
@@ -699,6 +719,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if scenario == "trickle":
             log(f"200, {self._send_trickle()} body bytes trickled")
             return
+        if scenario == "endless":
+            log(f"200, {self._send_endless()} chunks sent")
+            return
 
         host = self.headers.get("Host") or (
             f"{self.server.server_name}:{self.server.server_port}"
@@ -842,6 +865,23 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 self.close_connection = True
                 return sent + 1
         return len(body)
+
+    def _send_endless(self) -> int:
+        """Send a chunked body that never ends; return the chunks written."""
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        chunks = 0
+        while self._wait(0.2):
+            try:
+                self.wfile.write(b"1\r\n \r\n")
+                self.wfile.flush()
+            except (ConnectionError, ssl.SSLError, TimeoutError):
+                break
+            chunks += 1
+        self.close_connection = True
+        return chunks
 
     def _record(self, body: bytes, token_ok: bool) -> None:
         self.server.state.record(

@@ -1,12 +1,13 @@
 """Driver of bench_startup.py: Plan Runner's main window, built as run_app does.
 
 ``app.gui.main.run_app`` has no hook that says "shown", and the app reads no
-variable for it, so this driver repeats run_app's steps (application, paths,
-logging, Qt message handler, crash reporter, task runner, build_gui, show) and
-quits from a zero-timer once ``show()`` returned and the event loop turned once.
-Then it closes what it opened, as run_app does. The keyring is opened through
-build_gui's own ``open_secrets`` (app.core.workspace.open_secret_store), only
-wrapped to time it.
+variable for one, so this driver repeats run_app's steps (application, paths,
+logging, Qt message handler, crash reporter, task runner, build_gui, show, the
+retention task) and records the window's first paint; a zero-timer then quits.
+It also records when the zero-timer queued right after ``show()`` fired (before
+the first paint, on the offscreen platform). Then it closes what it opened, as
+run_app does. The keyring is opened by build_gui's own ``open_secrets``
+(app.core.workspace.open_secret_store), only wrapped to time it.
 
 It prints one JSON line of monotonic times (comparable with the parent's).
 Arguments: ``--idle S`` keeps the event loop running S seconds after the window
@@ -23,24 +24,27 @@ from collections.abc import Callable  # noqa: E402
 
 from PySide6.QtCore import QEvent, QObject, QTimer, qInstallMessageHandler  # noqa: E402
 
+from app.core.logs import setup_logging  # noqa: E402
+from app.core.paths import AppPaths  # noqa: E402
+from app.core.redact import Redactor  # noqa: E402
+from app.core.secrets import SecretStore  # noqa: E402
+from app.core.workspace import open_secret_store  # noqa: E402
+from app.gui.main import (  # noqa: E402
+    CrashReporter,
+    build_gui,
+    create_application,
+    qt_message_handler,
+)
+from app.gui.tasks import TaskRunner  # noqa: E402
+
+IMPORTED = time.monotonic()
+
 
 def main() -> int:
     idle = float(sys.argv[sys.argv.index("--idle") + 1]) if "--idle" in sys.argv else 0
-    marks: dict[str, object] = {"started": STARTED}
+    marks: dict[str, object] = {"started": STARTED, "imported": IMPORTED}
+    memory = {"imports": rss_mb()}
 
-    from app.core.logs import setup_logging
-    from app.core.paths import AppPaths
-    from app.core.redact import Redactor
-    from app.core.workspace import open_secret_store
-    from app.gui.main import (
-        CrashReporter,
-        build_gui,
-        create_application,
-        qt_message_handler,
-    )
-    from app.gui.tasks import TaskRunner
-
-    marks["imported"] = time.monotonic()
     app = create_application()
     marks["application"] = time.monotonic()
     redactor = Redactor()
@@ -51,7 +55,7 @@ def main() -> int:
     sys.excepthook = CrashReporter(paths.log_file)
     tasks = TaskRunner(app)
 
-    def timed_open_secrets(redactor: Redactor) -> object:
+    def timed_open_secrets(redactor: Redactor) -> SecretStore:
         started = time.monotonic()
         try:
             store = open_secret_store(redactor)
@@ -62,8 +66,7 @@ def main() -> int:
 
     gui = build_gui(paths, redactor, tasks, open_secrets=timed_open_secrets)
     marks["built"] = time.monotonic()
-    watcher = FirstPaint(gui.window, lambda: on_painted())
-    gui.window.show()
+    memory["window built"] = rss_mb()
 
     def on_zero_timer() -> None:
         marks["zero_timer"] = time.monotonic()
@@ -77,9 +80,13 @@ def main() -> int:
             QTimer.singleShot(0, app.quit)
 
     def on_idle() -> None:
-        marks["rss_mb"] = rss_mb()
+        marks["rss_mb"] = memory["idle"] = rss_mb()
+        marks["memory"] = memory
         app.quit()
 
+    FirstPaint(gui.window, on_painted)
+    gui.window.show()
+    tasks.submit("apply history retention", gui.window.runner.apply_retention)
     QTimer.singleShot(0, on_zero_timer)
     try:
         app.exec()
@@ -99,7 +106,7 @@ class FirstPaint(QObject):
     """Calls back once, when the window has painted itself for the first time."""
 
     def __init__(self, window: QObject, callback: Callable[[], None]) -> None:
-        super().__init__()
+        super().__init__(window)
         self._callback: Callable[[], None] | None = callback
         window.installEventFilter(self)
 

@@ -599,7 +599,16 @@ def test_canned_scenario_answers_as_named(client: httpx.Client, scenario: str) -
 
 
 def test_scenario_list_names_every_scenario_and_each_is_tested() -> None:
-    special = {"normal", "slow", "hang", "drop", "drop_before", "huge", "trickle"}
+    special = {
+        "normal",
+        "slow",
+        "hang",
+        "drop",
+        "drop_before",
+        "huge",
+        "trickle",
+        "endless",
+    }
 
     assert set(SCENARIOS) == set(CANNED) | special
     assert len(SCENARIOS) == len(set(SCENARIOS))
@@ -1039,3 +1048,31 @@ def _echo_token(response: httpx.Response, _gateway: Simulator) -> None:
     # The point of the scenario: the credential comes back, in body and header.
     assert response.json()["result"]["message"] == "Token rejected: Bearer demo-token"
     assert "Bearer demo-token" in response.headers["www-authenticate"]
+
+
+@canned("gzip_bomb")
+def _gzip_bomb(response: httpx.Response, _gateway: Simulator) -> None:
+    assert response.status_code == 200
+    assert response.headers["content-encoding"] == "gzip"
+    compressed = response.num_bytes_downloaded
+    assert compressed < 200_000
+    assert len(response.content) == 128 << 20
+
+
+def test_endless_body_keeps_sending_until_the_client_leaves(
+    client: httpx.Client,
+) -> None:
+    with Simulator(scenario="endless") as gateway:
+        with client.stream(
+            "POST",
+            gateway.url + "/queue",
+            json={"planId": 681, "userId": 1},
+            headers=AUTH,
+        ) as response:
+            assert response.status_code == 200
+            received = 0
+            for chunk in response.iter_raw():
+                received += len(chunk)
+                if received >= 3:
+                    break
+        assert received >= 3

@@ -38,7 +38,7 @@ def test_pasted_tokens_are_cleaned(pasted):
         ("abc\u200bdef", "invisible control character"),
         ("abcédef", "non-ASCII character"),
         ("abc,def", "comma"),
-        ("ab=cd", "'=' inside it"),
+        ("abcd=efgh", "'=' inside it"),
     ],
 )
 def test_impossible_characters_are_named_by_position_without_echoing(pasted, where):
@@ -110,3 +110,9 @@ def test_malformed_jwt_is_reported_not_raised():
 )
 def test_durations_read_like_a_person_says_them(seconds, words):
     assert humanize_seconds(seconds) == words
+
+
+@pytest.mark.parametrize("pasted", ["a", "abc", "Bearer abcdefg"])
+def test_tokens_too_short_to_be_real_are_refused(pasted):
+    with pytest.raises(InputError, match="characters long"):
+        clean_token(pasted)
