@@ -132,15 +132,6 @@ def median(values: Sequence[float]) -> float:
     return statistics.median(values)
 
 
-def percentile(values: Sequence[float], fraction: float) -> float:
-    """Return the value below which ``fraction`` of ``values`` lie (nearest rank)."""
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    rank = max(0, min(len(ordered) - 1, round(fraction * len(ordered)) - 1))
-    return ordered[rank]
-
-
 def spread(values: Sequence[float]) -> str:
     """Return ``min..max`` of ``values``, for the printout."""
     return f"{min(values):.0f}..{max(values):.0f}"
@@ -193,13 +184,6 @@ def timed_run(
             f"{done.stdout}\n{done.stderr}"
         )
     return elapsed, done
-
-
-def rss_mb(pid: int | str = "self") -> float:
-    """Return the resident memory (VmRSS) of a process in MB."""
-    status = Path(f"/proc/{pid}/status").read_text(encoding="ascii")
-    match = re.search(r"^VmRSS:\s+(\d+) kB", status, re.MULTILINE)
-    return int(match.group(1)) / 1024 if match else float("nan")
 
 
 def machine() -> dict[str, str]:

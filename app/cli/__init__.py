@@ -4,6 +4,10 @@ With no command it opens the desktop app. Exit codes a script can rely on:
 0 queued, 2 bad input (nothing sent), 3 auth, 4 rejected, 5 the gateway answered
 with an error, 6 network (never sent), 7 unknown (may have been queued), 8 local
 setup (no token, no keyring, bad config).
+
+A reader that leaves early (``plan-runner history | head -1``) changes neither the
+work nor the exit code: what is left to print goes to devnull, so a run's exit
+code still says what the gateway answered (the run is in the history too).
 """
 
 from __future__ import annotations
@@ -11,11 +15,18 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 from app import __version__
 from app.cli import diagnose, history, profiles, run, status
-from app.cli.context import EXIT_INPUT, EXIT_SETUP, CliContext, fail
+from app.cli.context import (
+    EXIT_INPUT,
+    EXIT_SETUP,
+    CliContext,
+    ReaderAwareStream,
+    fail,
+)
 from app.core.errors import InputError, PlanRunnerError
 
 EXIT_INTERNAL = 1
@@ -65,13 +76,38 @@ def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     if args_list[:1] == ["simulate"]:
         return _simulate_argv(args_list[1:])
-    parser = build_parser()
-    args = parser.parse_args(args_list)
-    if args.command is None:
-        from app.gui.main import run_app  # noqa: PLC0415 - only the GUI needs Qt
+    with _reader_aware_streams():
+        args = build_parser().parse_args(args_list)
+        if args.command is not None:
+            return _command(args)
+    from app.gui.main import run_app  # noqa: PLC0415 - only the GUI needs Qt
 
-        return run_app(demo=args.demo, self_check=args.self_check)
-    context = CliContext.from_environment(verbose=args.verbose)
+    return run_app(demo=args.demo, self_check=args.self_check)
+
+
+@contextmanager
+def _reader_aware_streams() -> Iterator[None]:
+    """Let standard output and error go quiet when their reader leaves."""
+    guards = {
+        name: ReaderAwareStream(stream)
+        for name in ("stdout", "stderr")
+        if (stream := getattr(sys, name)) is not None
+    }
+    for name, guard in guards.items():
+        setattr(sys, name, guard)
+    try:
+        yield
+    finally:
+        for name, guard in guards.items():
+            guard.flush()
+            setattr(sys, name, guard.stream)
+
+
+def _command(args: argparse.Namespace) -> int:
+    try:
+        context = CliContext.from_environment(verbose=args.verbose)
+    except PlanRunnerError as error:
+        return fail(str(error), EXIT_SETUP)
     try:
         code: int = args.handler(args, context)
     except InputError as error:

@@ -7,9 +7,11 @@ import logging
 import os
 import sys
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, TextIO
 
-from app.core.paths import AppPaths
+from app.core.errors import SetupError
+from app.core.paths import HOME_VARIABLE, AppPaths
 from app.core.redact import Redactor
 from app.core.secrets import SecretStore
 
@@ -39,6 +41,9 @@ class CliContext:
 
         redactor = Redactor()
         paths = AppPaths.from_environment()
+        # Before logging starts: a file in the way would otherwise show as a bare
+        # "File logging is off" line, and each command would fail in its own way.
+        check_folders(paths, os.environ.get(HOME_VARIABLE))
         context = cls(paths=paths, redactor=redactor, verbose=verbose)
         context._handlers = setup_logging(
             paths.log_file,
@@ -83,12 +88,23 @@ class CliContext:
         return self._history
 
     def environment_token(self) -> str | None:
-        """Return the cleaned token of ``PLAN_RUNNER_TOKEN``, if set."""
+        """Return the cleaned token of ``PLAN_RUNNER_TOKEN``, or None when unset.
+
+        Raises:
+            InputError: The variable is set but blank (often a CI secret that
+                is missing), or does not hold a usable token.
+        """
         raw = os.environ.get(TOKEN_VARIABLE)
-        if raw is None or not raw.strip():
+        if raw is None:
             return None
         from app.core.errors import InputError  # noqa: PLC0415
         from app.core.tokens import clean_token  # noqa: PLC0415
+
+        if not raw.strip():
+            raise InputError(
+                f"{TOKEN_VARIABLE} is set but empty; unset it to use the token "
+                "stored for the profile, or set it to the token."
+            )
 
         try:
             token = clean_token(raw)
@@ -105,6 +121,98 @@ class CliContext:
         for handler in self._handlers:
             root.removeHandler(handler)
             handler.close()
+
+
+def check_folders(paths: AppPaths, home: str | None = None) -> None:
+    """Refuse to start when a file stands where one of the app's folders must be.
+
+    Args:
+        paths: The app's folders (created later, when missing).
+        home: The value of ``PLAN_RUNNER_HOME``, if set, to name in the message.
+
+    Raises:
+        SetupError: Which path is a file, and what to do.
+    """
+    for folder in (paths.config_dir, paths.data_dir, paths.log_dir):
+        blocker = _file_in_the_way(folder)
+        if blocker is None:
+            continue
+        if home:
+            raise SetupError(
+                f"{HOME_VARIABLE} must be a folder, but {blocker} is a file. Point "
+                f"{HOME_VARIABLE} at a folder (it is created when missing), or "
+                "move the file away."
+            )
+        raise SetupError(
+            f"Plan Runner keeps its files in the folder {folder}, but {blocker} "
+            "is a file. Move or rename that file, then try again."
+        )
+
+
+def _file_in_the_way(folder: Path) -> Path | None:
+    """Return the file (or dangling link) at ``folder`` or above it, if any."""
+    for candidate in (folder, *folder.parents):
+        if candidate.is_dir():
+            return None
+        if candidate.exists() or candidate.is_symlink():
+            return candidate
+    return None
+
+
+class ReaderAwareStream:
+    """A standard stream that goes quiet, instead of failing, when its reader leaves.
+
+    ``plan-runner … | head -1`` closes the pipe while the command may still be
+    writing. Python's recipe is to point the stream's file descriptor at devnull
+    once BrokenPipeError is raised; doing so at the write that failed lets the
+    command finish what it started and return its own exit code (``run`` has
+    already recorded its outcome when it prints it). Commands that write a lot
+    check :attr:`reader_gone` to stop early.
+
+    Attributes:
+        stream: The stream wrapped.
+        reader_gone: Whether the reader has closed the pipe.
+    """
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.reader_gone = False
+
+    def write(self, text: str) -> int:
+        """Write ``text``; once the reader has gone, into devnull."""
+        try:
+            return self.stream.write(text)
+        except BrokenPipeError:
+            self._silence()
+            return len(text)
+
+    def writelines(self, lines: Any) -> None:
+        """Write each of ``lines``."""
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        """Flush the stream; once the reader has gone, into devnull."""
+        try:
+            self.stream.flush()
+        except BrokenPipeError:
+            self._silence()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stream, name)
+
+    def _silence(self) -> None:
+        self.reader_gone = True
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, self.stream.fileno())
+        finally:
+            os.close(devnull)
+
+
+def reader_gone(stream: object) -> bool:
+    """Whether ``stream`` is a :class:`ReaderAwareStream` whose reader has left."""
+    return bool(getattr(stream, "reader_gone", False))
 
 
 def fail(message: str, code: int) -> int:

@@ -7,7 +7,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import httpx
 
@@ -23,9 +23,11 @@ from app.core.http import (
 )
 from app.core.outcome import Outcome, RunContext, decode
 from app.core.redact import Redactor
-from app.core.settings import Retention
 from app.core.tokens import TokenFacts, token_facts
 from app.core.urls import GatewayUrl
+
+if TYPE_CHECKING:
+    from app.core.settings import Retention
 
 log = logging.getLogger(__name__)
 

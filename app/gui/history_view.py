@@ -64,6 +64,9 @@ from app.gui import icons, theme
 
 log = logging.getLogger(__name__)
 
+FIT_ROWS = 20
+"""How many of the newest rows the column widths are fitted to."""
+
 PAGE_SIZE = 200
 FILTER_DELAY_MS = 300
 EXPORT_STEP = 1000
@@ -714,22 +717,23 @@ class HistoryView(QWidget):
         self._fit_columns()
 
     def _fit_columns(self) -> None:
-        # Columns grow to fit the rows loaded, never shrink, so a width the user
-        # widened is kept; the title takes what is left.
-        if self.history_model.rowCount() == 0:
+        # Columns grow to fit the newest rows, never shrink, so a width the user
+        # widened is kept; the title takes what is left. Only the first rows are
+        # measured: measuring every loaded row would stall the window after runs.
+        rows = min(self.history_model.rowCount(), FIT_ROWS)
+        if rows == 0:
             return
+        header = self.table.horizontalHeader()
         for column in range(self.history_model.columnCount()):
             if column == COL_TITLE:
                 continue
-            wanted = max(
-                self.table.sizeHintForColumn(column),
-                self.table.horizontalHeader().sectionSizeHint(column),
-            )
+            wanted = header.sectionSizeHint(column)
+            for row in range(rows):
+                index = self.history_model.index(row, column)
+                wanted = max(wanted, self.table.sizeHintForIndex(index).width())
             if wanted > self.table.columnWidth(column):
                 self.table.setColumnWidth(column, wanted)
-        self.table.horizontalHeader().setSectionResizeMode(
-            COL_TITLE, QHeaderView.ResizeMode.Stretch
-        )
+        header.setSectionResizeMode(COL_TITLE, QHeaderView.ResizeMode.Stretch)
 
     def _read_fields(self) -> tuple[HistoryFilter | None, list[str]]:
         problems: list[str] = []

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6 import __version__ as pyside_version
 from PySide6.QtCore import (
@@ -43,12 +43,14 @@ from app.core.runner import Runner
 from app.core.secrets import SecretStore, SessionStore
 from app.core.workspace import Workspace, open_secret_store
 from app.gui import icons, theme
-from app.gui.demo import DemoEnvironment
 from app.gui.history_view import HistoryView
 from app.gui.main_window import MainWindow
 from app.gui.recent_runs import Rerun
 from app.gui.status_panel import StatusPanel
 from app.gui.tasks import TaskRunner
+
+if TYPE_CHECKING:
+    from app.gui.demo import DemoEnvironment
 
 log = logging.getLogger(__name__)
 qt_log = logging.getLogger("qt")
@@ -316,7 +318,12 @@ def run_app(*, demo: bool, self_check: bool) -> int:
         return run_self_check(app)
 
     redactor = Redactor()
-    environment = DemoEnvironment(redactor).start() if demo else None
+    environment = None
+    if demo:
+        # Only the demo needs the simulator and its HTTP server.
+        from app.gui.demo import DemoEnvironment  # noqa: PLC0415
+
+        environment = DemoEnvironment(redactor).start()
     paths = environment.paths if environment else AppPaths.from_environment()
     handlers = setup_logging(paths.log_file, redactor)
     previous_qt_handler = qInstallMessageHandler(qt_message_handler)
