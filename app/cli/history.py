@@ -11,10 +11,11 @@ from datetime import date, datetime, time, timedelta
 from itertools import islice
 from typing import Any
 
-from app.cli.context import CliContext, warn
+from app.cli.context import CliContext, reader_gone, warn
 from app.core.contract import parse_id
 from app.core.errors import InputError
 from app.core.history import (
+    UNKNOWN_TIME,
     HistoryFilter,
     HistoryRow,
     HistoryStore,
@@ -120,26 +121,43 @@ def parse_when(
         InputError: The text is none of the forms.
     """
     cleaned = text.strip()
-    relative = _RELATIVE.fullmatch(cleaned)
-    if relative:
-        amount, unit = int(relative.group(1)), relative.group(2).lower()
-        return now - timedelta(**{_UNITS[unit]: amount})
     try:
-        day = date.fromisoformat(cleaned)
-    except ValueError:
-        pass
-    else:
-        if end_of_day:
-            day += timedelta(days=1)
-        return datetime.combine(day, time()).astimezone()
-    try:
-        moment = datetime.fromisoformat(cleaned)
-    except ValueError:
+        moment = _moment(cleaned, now, end_of_day=end_of_day)
+    except (OverflowError, ValueError):
+        raise InputError(
+            f"{option}: {cleaned!r} is too far in the past or the future."
+        ) from None
+    if moment is None:
         raise InputError(
             f"{option}: {cleaned!r} is not a date. Use 2026-12-01, an ISO-8601 "
             "time such as 2026-12-01T14:30 (local) or 2026-12-01T13:30Z, or an "
             "age such as 7d or 12h."
-        ) from None
+        )
+    return moment
+
+
+def _moment(text: str, now: datetime, *, end_of_day: bool) -> datetime | None:
+    """Return the time ``text`` means, or None when it is none of the forms.
+
+    Raises:
+        OverflowError, ValueError: The time is out of the range a date can have.
+    """
+    relative = _RELATIVE.fullmatch(text)
+    if relative:
+        amount, unit = int(relative.group(1)), relative.group(2).lower()
+        return now - timedelta(**{_UNITS[unit]: amount})
+    try:
+        day: date | None = date.fromisoformat(text)
+    except ValueError:
+        day = None
+    if day is not None:
+        if end_of_day:
+            day += timedelta(days=1)
+        return datetime.combine(day, time()).astimezone()
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
     return moment if moment.tzinfo is not None else moment.astimezone()
 
 
@@ -168,6 +186,7 @@ def _limit(text: str) -> int | None:
 def _emit(
     args: argparse.Namespace, rows: Iterator[HistoryRow], limit: int | None
 ) -> None:
+    rows = _while_read(rows)
     if args.json:
         export_json(islice(rows, limit), sys.stdout)
     elif args.csv:
@@ -182,13 +201,21 @@ def _emit(
     sys.stdout.flush()
 
 
+def _while_read(rows: Iterator[HistoryRow]) -> Iterator[HistoryRow]:
+    """Stop reading the history once the reader of the output has gone."""
+    for row in rows:
+        if reader_gone(sys.stdout):
+            return
+        yield row
+
+
 def _print_table(rows: list[HistoryRow], more: bool) -> None:
     if not rows:
         print("No runs match.")
         return
     table = [
         (
-            row.started_at.astimezone().strftime("%Y-%m-%d %H:%M:%S"),
+            _when(row),
             row.profile or "-",
             _named(row.plan_id, row.plan_name),
             _named(row.user_id, row.user_name),
@@ -214,8 +241,16 @@ def _print_table(rows: list[HistoryRow], more: bool) -> None:
         print(f"(showing the newest {len(rows)}; more runs match: use --limit N)")
 
 
+def _when(row: HistoryRow) -> str:
+    if row.started_at == UNKNOWN_TIME:
+        return "unknown"
+    return row.started_at.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
 def _named(entry_id: int, name: str | None) -> str:
-    return f"{entry_id} {_cut(name, 24)}" if name else str(entry_id)
+    # 0 stands for an ID that could not be read from the history file.
+    shown = str(entry_id) if entry_id else "?"
+    return f"{shown} {_cut(name, 24)}" if name else shown
 
 
 def _cut(text: str, width: int) -> str:

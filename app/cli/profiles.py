@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from app.cli.context import EXIT_OK, EXIT_SETUP, CliContext, fail, print_json
+from app.cli.context import EXIT_OK, EXIT_SETUP, CliContext, fail, print_json, warn
 from app.core.contract import parse_id
 from app.core.errors import InputError
 
@@ -50,14 +50,12 @@ def register(commands: Any) -> None:
 
 
 def _add(args: argparse.Namespace, context: CliContext) -> int:
-    from app.core.settings import Profile  # noqa: PLC0415
-
-    workspace = context.workspace
-    if not _require_keyring(context):
-        return EXIT_SETUP
-    existing = next(
-        (p for p in workspace.profiles() if p.name == args.name.strip()), None
+    from app.core.settings import (  # noqa: PLC0415
+        build_profile,
+        validate_profile_name,
     )
+
+    name = validate_profile_name(args.name)
     updates: dict[str, Any] = {}
     if args.default_user is not None:
         updates["default_user"] = parse_id(args.default_user, "default user")
@@ -69,14 +67,25 @@ def _add(args: argparse.Namespace, context: CliContext) -> int:
         updates["critical"] = True
     if args.allow_plain_http:
         updates["allow_plain_http"] = True
-    base = existing or Profile(name=args.name.strip() or "?")
-    if not args.name.strip():
-        raise InputError("A profile needs a name.")
-    profile = base.model_copy(update=updates)
+
+    workspace = context.workspace
+    if not _require_keyring(context):
+        return EXIT_SETUP
+    existing = next((p for p in workspace.profiles() if p.name == name), None)
+    base = existing.model_dump() if existing else {"name": name}
+    profile = build_profile({**base, **updates})
+    moved = workspace.token_origin_change(name, args.gateway) if existing else None
     workspace.save_profile(profile, gateway_url=args.gateway)
+
     gateway = workspace.gateway(profile.name)
     verb = "Updated" if existing else "Added"
     print(f"{verb} profile {profile.name!r}: runs go to {gateway.queue_url}")
+    if moved is not None:
+        warn(
+            f"The token stored for {profile.name!r} was set for {moved[0]}; runs "
+            f"now go to {moved[1]}. If the token belongs to the old environment, "
+            f"set a new one: plan-runner token set --profile {profile.name}"
+        )
     if not workspace.connection(profile.name).token:
         print(
             f"Next: plan-runner token set --profile {profile.name}  (paste the token)"

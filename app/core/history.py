@@ -10,6 +10,11 @@ app keeps working.
 Times are stored as integer milliseconds since the Unix epoch, in UTC: exact,
 compact and ordered. IDs are stored as SQLite integers (signed 64 bits), which
 hold every ID the gateway accepts.
+
+Rows are read defensively: a value someone edited by hand (a time that is text,
+an ID that is not a whole number, facts that are not JSON) never stops a page
+from being read. The row is shown with :data:`UNKNOWN_TIME` or ID 0 in place of
+what cannot be read, and ``facts["unreadable"]`` says what was found instead.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
@@ -45,11 +50,20 @@ WRITE_PATIENCE_S = 30.0
 
 PAGE_LIMIT_MAX = 10_000
 
-Cursor = tuple[int, int]
-"""Where a page ends: ``(started_at in epoch milliseconds, row id)``; see
+SortKey = int | float | str | bytes
+"""A ``started_at`` as stored: epoch milliseconds, or whatever a hand edit left."""
+
+Cursor = tuple[SortKey, int]
+"""Where a page ends: ``(started_at as stored, row id)``; see
 :attr:`HistoryRow.cursor`."""
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+UNKNOWN_TIME = _EPOCH
+"""Stands for a stored time that cannot be read; shown as unknown."""
+
+UNREADABLE = "unreadable"
+"""The key of the fact that lists the stored values that could not be read."""
 _MS = timedelta(milliseconds=1)
 _T = TypeVar("_T")
 
@@ -139,7 +153,18 @@ class HistoryFilter:
     until: datetime | None = None
 
     def __post_init__(self) -> None:
-        """Check the outcome's name, so that a typo is an error, not no rows."""
+        """Check the outcome's name and the texts, so that a typo is an error.
+
+        Raises:
+            InputError: The outcome has no such name, or a text is not valid
+                Unicode (undecodable bytes from the command line).
+        """
+        for what, value in (("profile", self.profile), ("text", self.text)):
+            if value is not None and not _is_encodable(value):
+                raise InputError(
+                    f"The {what} filter holds bytes that are not valid text in "
+                    "this system's encoding; type it again."
+                )
         if self.outcome is not None and not isinstance(self.outcome, Category):
             try:
                 object.__setattr__(self, "outcome", Category(self.outcome))
@@ -154,14 +179,20 @@ class HistoryFilter:
 class HistoryRow:
     """One recorded run.
 
+    Values that cannot be read from the file are replaced (see the module's
+    docstring) and listed in ``facts["unreadable"]``.
+
     Attributes:
         id: The row's ID in the history.
-        started_at: When the run started (aware, UTC).
-        finished_at: When its outcome was recorded (aware, UTC).
+        started_at: When the run started (aware, UTC); :data:`UNKNOWN_TIME` when
+            the stored value is not a time.
+        finished_at: When its outcome was recorded (aware, UTC), or
+            :data:`UNKNOWN_TIME`.
         profile: The profile's name, or None for an ad-hoc gateway.
         gateway_url: Where the request went.
-        plan_id, plan_name: The plan, and its catalogue name at the time.
-        user_id, user_name: The user, and its catalogue name at the time.
+        plan_id, plan_name: The plan (0 when the stored value is not a whole
+            number), and its catalogue name at the time.
+        user_id, user_name: The user (0 likewise), and its catalogue name.
         outcome: See :class:`~app.core.outcome.Category`.
         http_status: The HTTP status, when an answer came.
         code: The application code, when the answer had one.
@@ -172,6 +203,8 @@ class HistoryRow:
         app_version: The Plan Runner version that made the run.
         facts: Facts for diagnosis, already redacted (a read-only mapping; rows
             read from the file decode it on first use).
+        sort_key: ``started_at`` exactly as stored, for :attr:`cursor`; None
+            for a row not read from the file.
     """
 
     id: int
@@ -192,10 +225,17 @@ class HistoryRow:
     duration_ms: int
     app_version: str | None
     facts: Mapping[str, str]
+    sort_key: SortKey | None = field(default=None, repr=False, compare=False)
 
     @property
     def cursor(self) -> Cursor:
-        """Return the keyset position of this row, for ``page(before=...)``."""
+        """Return the keyset position of this row, for ``page(before=...)``.
+
+        It holds the stored value, not the time read from it, so that a row
+        whose time could not be read still keeps its place in the file's order.
+        """
+        if self.sort_key is not None:
+            return (self.sort_key, self.id)
         return (to_epoch_ms(self.started_at), self.id)
 
     def summary(self) -> str:
@@ -203,7 +243,11 @@ class HistoryRow:
         status = "no answer" if self.http_status is None else f"HTTP {self.http_status}"
         code = "" if self.code is None else f", code {self.code}"
         message = "" if not self.message else f" ({self.message})"
-        local = self.started_at.astimezone().isoformat(sep=" ", timespec="seconds")
+        local = (
+            "at an unknown time"
+            if self.started_at == UNKNOWN_TIME
+            else self.started_at.astimezone().isoformat(sep=" ", timespec="seconds")
+        )
         return "\n".join(
             [
                 self.title,
@@ -222,8 +266,8 @@ class HistoryRow:
         """Return the row as plain JSON-ready data; IDs stay integers."""
         return {
             "id": self.id,
-            "started_at": self.started_at.isoformat(timespec="milliseconds"),
-            "finished_at": self.finished_at.isoformat(timespec="milliseconds"),
+            "started_at": _iso(self.started_at),
+            "finished_at": _iso(self.finished_at),
             "profile": self.profile,
             "gateway_url": self.gateway_url,
             "plan_id": self.plan_id,
@@ -443,15 +487,15 @@ class HistoryStore:
         Each name is one index lookup, so this stays quick on a large history.
         """
         names: list[str] = []
-        last = ""
+        last: object = ""
         while len(names) < limit:
             rows = self._read(
                 "SELECT min(profile) FROM runs WHERE profile > ?", (last,)
             )
             if not rows or rows[0][0] is None:
                 break
-            last = str(rows[0][0])
-            names.append(last)
+            last = rows[0][0]
+            names.append(_text(last))
         return names
 
     def delete(self, row_id: int) -> None:
@@ -994,6 +1038,14 @@ def _where(filters: HistoryFilter, before: Cursor | None) -> tuple[str, list[obj
     return where, params
 
 
+def _is_encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _aware(moment: datetime) -> datetime:
     """Return an aware time; a naive one is taken as local time."""
     return moment if moment.tzinfo is not None else moment.astimezone()
@@ -1019,58 +1071,167 @@ def _code_from_db(value: object) -> int | None:
 
 
 _CATEGORIES = {category.value: category for category in Category}
+_UNKNOWN = Category.UNKNOWN
 
 
 def _row(values: tuple[Any, ...]) -> HistoryRow:
     """Build a row from the columns of ``_COLUMNS``, in that order."""
-    try:
-        # Exact to the millisecond for any date a run can have (the float has
-        # sub-microsecond resolution there), and twice as quick as timedelta.
-        started = datetime.fromtimestamp(values[1] / 1000, UTC)
-        finished = datetime.fromtimestamp(values[2] / 1000, UTC)
-    except (OverflowError, OSError, ValueError):
-        started, finished = from_epoch_ms(values[1]), from_epoch_ms(values[2])
-    code = values[11]
-    # The generated __init__ of a frozen dataclass sets each field through
-    # object.__setattr__, which costs as much as reading the row from SQLite.
-    # Filling the new instance's dict makes the same frozen object at a fraction
-    # of that, and keeps a page within twice the time of a raw query.
-    row: HistoryRow = object.__new__(HistoryRow)
-    row.__dict__.update(
+    # The common case, checked cheaply: every column holds what this code writes
+    # (the times are checked by the conversion itself).
+    if (
+        type(values[5]) is int
+        and type(values[7]) is int
+        and type(values[15]) is int
+        and type(values[10]) in _INT_OR_NONE
+        and type(values[4]) is str
+        and type(values[13]) is str
+        and type(values[14]) is str
+        and type(values[3]) in _STR_OR_NONE
+        and type(values[6]) in _STR_OR_NONE
+        and type(values[8]) in _STR_OR_NONE
+        and type(values[12]) in _STR_OR_NONE
+        and type(values[16]) in _STR_OR_NONE
+    ):
+        try:
+            # Exact to the millisecond for any date a run can have (the float
+            # has sub-microsecond resolution there), and twice as quick as
+            # timedelta.
+            started = datetime.fromtimestamp(values[1] / 1000, UTC)
+            finished = datetime.fromtimestamp(values[2] / 1000, UTC)
+        except (TypeError, OverflowError, OSError, ValueError):
+            return _careful_row(values)
+        code = values[11]
+        # The generated __init__ of a frozen dataclass sets each field through
+        # object.__setattr__, which costs as much as reading the row from
+        # SQLite. Filling the new instance's dict makes the same frozen object
+        # at a fraction of that, and keeps a page within twice the time of a
+        # raw query.
+        row: HistoryRow = object.__new__(HistoryRow)
+        row.__dict__.update(
+            id=values[0],
+            started_at=started,
+            finished_at=finished,
+            profile=values[3],
+            gateway_url=values[4],
+            plan_id=values[5],
+            plan_name=values[6],
+            user_id=values[7],
+            user_name=values[8],
+            outcome=_CATEGORIES.get(values[9], _UNKNOWN),
+            http_status=values[10],
+            code=code if code is None or type(code) is int else _code_from_db(code),
+            message=values[12],
+            title=values[13],
+            advice=values[14],
+            duration_ms=values[15],
+            app_version=values[16],
+            facts=_StoredFacts(values[17]),
+            sort_key=values[1],
+        )
+        return row
+    return _careful_row(values)
+
+
+_INT_OR_NONE = frozenset({int, type(None)})
+_STR_OR_NONE = frozenset({str, type(None)})
+
+
+def _careful_row(values: tuple[Any, ...]) -> HistoryRow:
+    """Build a row whose stored values are not all what this code writes.
+
+    Each value that cannot be read is replaced and named in the row's facts,
+    so that a row edited by hand (or by another program) is still shown.
+    """
+    unreadable: list[str] = []
+
+    def read(
+        column: str, value: object, reader: Callable[[object], _T | None]
+    ) -> _T | None:
+        result = reader(value)
+        if result is None and value is not None:
+            unreadable.append(f"{column}={_shown(value)}")
+        return result
+
+    return HistoryRow(
         id=values[0],
-        started_at=started,
-        finished_at=finished,
-        profile=values[3],
-        gateway_url=values[4],
-        plan_id=values[5],
-        plan_name=values[6],
-        user_id=values[7],
-        user_name=values[8],
-        outcome=_CATEGORIES.get(values[9], Category.UNKNOWN),
-        http_status=values[10],
-        code=code if code is None or type(code) is int else _code_from_db(code),
-        message=values[12],
-        title=values[13],
-        advice=values[14],
-        duration_ms=values[15],
-        app_version=values[16],
-        facts=_StoredFacts(values[17]),
+        started_at=read("started_at", values[1], _time) or UNKNOWN_TIME,
+        finished_at=read("finished_at", values[2], _time) or UNKNOWN_TIME,
+        profile=_optional_text(values[3]),
+        gateway_url=_optional_text(values[4]) or "",
+        plan_id=read("plan_id", values[5], _whole) or 0,
+        plan_name=_optional_text(values[6]),
+        user_id=read("user_id", values[7], _whole) or 0,
+        user_name=_optional_text(values[8]),
+        outcome=_CATEGORIES.get(_optional_text(values[9]) or "", Category.UNKNOWN),
+        http_status=read("http_status", values[10], _whole),
+        code=_code_from_db(values[11]),
+        message=_optional_text(values[12]),
+        title=_optional_text(values[13]) or "",
+        advice=_optional_text(values[14]) or "",
+        duration_ms=read("duration_ms", values[15], _whole) or 0,
+        app_version=_optional_text(values[16]),
+        facts=_StoredFacts(values[17], tuple(unreadable)),
+        # A NULL time has no place in the order to page from; the time it is
+        # shown with stands in for it.
+        sort_key=values[1],
     )
-    return row
+
+
+def _time(value: object) -> datetime | None:
+    """Return the time of stored epoch milliseconds, or None if it is not one."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return None
+    try:
+        return _EPOCH + timedelta(milliseconds=value)
+    except (OverflowError, ValueError):
+        return None
+
+
+def _whole(value: object) -> int | None:
+    """Return a stored whole number, or None if it is not one."""
+    return value if type(value) is int else None
+
+
+def _text(value: object) -> str:
+    """Return a stored value as text (SQLite may hand back bytes or numbers)."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    return str(value)
+
+
+def _optional_text(value: object) -> str | None:
+    return None if value is None else _text(value)
+
+
+def _shown(value: object, limit: int = 40) -> str:
+    """Return a stored value quoted and cut short, to name it in a note."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _iso(moment: datetime) -> str | None:
+    if moment == UNKNOWN_TIME:
+        return None
+    return moment.isoformat(timespec="milliseconds")
 
 
 class _StoredFacts(Mapping[str, str]):
     """The facts of a stored row, decoded from their JSON text on first use."""
 
-    __slots__ = ("_decoded", "_text")
+    __slots__ = ("_decoded", "_text", "_unreadable")
 
-    def __init__(self, text: str | None) -> None:
+    def __init__(self, text: object, unreadable: tuple[str, ...] = ()) -> None:
         self._text = text
+        self._unreadable = unreadable
         self._decoded: dict[str, str] | None = None
 
     def _data(self) -> dict[str, str]:
         if self._decoded is None:
-            self._decoded = _facts(self._text)
+            decoded, problem = _facts(self._text)
+            notes = [*self._unreadable, *([problem] if problem else [])]
+            if notes:
+                decoded[UNREADABLE] = "; ".join(notes)
+            self._decoded = decoded
         return self._decoded
 
     def __getitem__(self, key: str) -> str:
@@ -1086,14 +1247,17 @@ class _StoredFacts(Mapping[str, str]):
         return repr(self._data())
 
 
-def _facts(text: str | None) -> dict[str, str]:
+def _facts(stored: object) -> tuple[dict[str, str], str | None]:
+    """Decode stored facts; return them, and a note when they cannot be read."""
+    if stored is None or stored == "":
+        return {}, None
     try:
-        document = json.loads(text or "{}")
-    except ValueError:
-        return {"facts": str(text)}
+        document = json.loads(_text(stored))
+    except (ValueError, RecursionError):
+        return {}, f"facts={_shown(stored)}"
     if not isinstance(document, dict):
-        return {"facts": str(text)}
-    return {str(key): str(value) for key, value in document.items()}
+        return {}, f"facts={_shown(stored)}"
+    return {str(key): str(value) for key, value in document.items()}, None
 
 
 def _csv_cell(value: object) -> str:

@@ -18,7 +18,7 @@ import tempfile
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -36,6 +36,9 @@ log = logging.getLogger(__name__)
 SCHEMA_VERSION = 1
 DEFAULT_READ_TIMEOUT = 30.0
 
+MAX_FILE_BYTES = 4 * 1024 * 1024
+"""A settings or policy file larger than this is not read (real ones are a few kB)."""
+
 
 def _check_name(name: str) -> str:
     name = name.strip()
@@ -44,7 +47,10 @@ def _check_name(name: str) -> str:
     if len(name) > 60:
         raise ValueError("a profile name has at most 60 characters")
     if any(not ch.isprintable() for ch in name):
-        raise ValueError("a profile name cannot contain control characters")
+        raise ValueError(
+            "a profile name cannot contain line breaks, control characters or "
+            "invisible characters"
+        )
     return name
 
 
@@ -165,20 +171,26 @@ def migrate(document: dict[str, Any]) -> dict[str, Any]:
         ConfigError: The document is from a newer version of Plan Runner.
     """
     version = document.get("schema_version", 0)
-    if not isinstance(version, int) or isinstance(version, bool) or version < 0:
+    if not is_schema_version(version):
         raise ConfigError(
-            f"The settings file has an invalid schema_version {version!r}."
+            f"The settings file has an invalid schema_version {_short(version)}."
         )
     if version > SCHEMA_VERSION:
         raise ConfigError(
             f"The settings file was written by a newer Plan Runner (schema "
-            f"{version}, this one reads up to {SCHEMA_VERSION}). It is left as it is; "
+            f"{_short(version)}, this one reads up to {SCHEMA_VERSION}). It is left "
+            "as it is; "
             "changes made now are not saved. Update Plan Runner to use it."
         )
     while version < SCHEMA_VERSION:
         document = MIGRATIONS[version](document)
         version = document["schema_version"]
     return document
+
+
+def is_schema_version(value: object) -> bool:
+    """Whether ``value`` can be a schema version: a whole number, 0 or more."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 class SettingsStore:
@@ -203,19 +215,20 @@ class SettingsStore:
         """
         self.load_problem = None
         try:
-            text = self.path.read_text(encoding="utf-8")
+            document = read_json(self.path)
         except FileNotFoundError:
             return Settings()
-        except (OSError, UnicodeDecodeError) as error:
-            return self._unreadable(f"cannot be read ({error})")
-        try:
-            document = json.loads(text)
         except ValueError as error:
-            return self._unreadable(f"is not valid JSON ({error})")
+            return self._unreadable(str(error))
         if not isinstance(document, dict):
             return self._unreadable("does not hold a JSON object")
+        original_version = document.get("schema_version", 0)
+        if not is_schema_version(original_version):
+            return self._unreadable(
+                f"has an invalid schema_version {_short(original_version)} (it "
+                "must be a whole number such as 1)"
+            )
         try:
-            original_version = document.get("schema_version", 0)
             document = migrate(document)
         except ConfigError as error:
             self.read_only_reason = str(error)
@@ -225,9 +238,15 @@ class SettingsStore:
             settings = Settings.model_validate(document)
         except ValidationError as error:
             return self._unreadable(f"has invalid values ({_first_error(error)})")
+        except RecursionError:
+            return self._unreadable("has values nested too deeply to read")
         if original_version != SCHEMA_VERSION:
             self._backup("pre-migration")
             self.save(settings)
+        profiles, duplicated = unique_profiles(settings.profiles)
+        if duplicated:
+            settings = settings.model_copy(update={"profiles": profiles})
+            self._drop_duplicates(settings, duplicated)
         return settings
 
     def save(self, settings: Settings) -> None:
@@ -240,6 +259,22 @@ class SettingsStore:
             raise ConfigError(self.read_only_reason)
         data = settings.model_dump_json(indent=2)
         write_atomically(self.path, data)
+
+    def _drop_duplicates(self, settings: Settings, names: list[str]) -> None:
+        """Keep a copy of the file, then save it with one profile of each name."""
+        kept = self._backup("duplicates")
+        where = f" The old file was kept as {kept.name}." if kept else ""
+        try:
+            self.save(settings)
+        except ConfigError as error:
+            where += f" The cleaned file could not be saved: {error}"
+        listed = ", ".join(repr(name) for name in names)
+        self.load_problem = (
+            f"The settings file {self.path} had more than one profile called "
+            f"{listed}; the first of each was kept and the others were removed."
+            f"{where}"
+        )
+        log.warning("%s", self.load_problem)
 
     def _unreadable(self, why: str) -> Settings:
         kept = self._backup("bad")
@@ -269,31 +304,88 @@ def load_policy(path: Path) -> tuple[Policy, str | None]:
     a typo by IT does not lock people out of the app.
     """
     try:
-        text = path.read_text(encoding="utf-8")
+        document = read_json(path)
     except FileNotFoundError:
         return Policy(), None
-    except (OSError, UnicodeDecodeError) as error:
-        return (
-            Policy(),
-            f"The machine policy {path} cannot be read ({error}); it is ignored.",
-        )
+    except ValueError as error:
+        return Policy(), f"The machine policy {path} {error}; it is ignored."
     try:
-        document = json.loads(text)
         if not isinstance(document, dict):
             raise ValueError("it does not hold a JSON object")
         policy = Policy.model_validate(document)
-    except (ValueError, ValidationError) as error:
-        detail = _first_error(error) if isinstance(error, ValidationError) else error
+    except (ValueError, ValidationError, RecursionError) as error:
+        if isinstance(error, ValidationError):
+            detail = _first_error(error)
+        elif isinstance(error, RecursionError):
+            detail = "values nested too deeply to read"
+        else:
+            detail = str(error)
         return (
             Policy(),
             f"The machine policy {path} is invalid ({detail}); it is ignored.",
         )
+    problems = []
     if policy.schema_version > SCHEMA_VERSION:
-        return policy, (
+        problems.append(
             f"The machine policy {path} is for a newer Plan Runner; fields this "
             "version does not know are ignored."
         )
-    return policy, None
+    presets, duplicated = unique_profiles(policy.profiles)
+    if duplicated:
+        policy = policy.model_copy(update={"profiles": presets})
+        listed = ", ".join(repr(name) for name in duplicated)
+        problems.append(
+            f"The machine policy {path} has more than one profile called {listed}; "
+            "the first of each is used."
+        )
+    return policy, " ".join(problems) or None
+
+
+def read_json(path: Path) -> Any:
+    """Read and decode a small JSON file (settings, policy).
+
+    Raises:
+        FileNotFoundError: There is no such file.
+        ValueError: The file cannot be read or decoded; the message, in words
+            for a person, completes "The file … ".
+    """
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise ValueError(
+                f"is too large to be a settings file ({size:,} bytes; at most "
+                f"{MAX_FILE_BYTES:,})"
+            )
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise
+    except (OSError, UnicodeDecodeError) as error:
+        raise ValueError(f"cannot be read ({error})") from None
+    try:
+        return json.loads(text)
+    except ValueError as error:
+        raise ValueError(f"is not valid JSON ({error})") from None
+    except RecursionError:
+        raise ValueError("is nested too deeply to read") from None
+    except MemoryError:
+        raise ValueError("is too large to read") from None
+
+
+_P = TypeVar("_P", bound=Profile)
+
+
+def unique_profiles(profiles: list[_P]) -> tuple[list[_P], list[str]]:
+    """Return the profiles with only the first of each name, and the names repeated."""
+    seen: set[str] = set()
+    unique: list[_P] = []
+    duplicated: list[str] = []
+    for profile in profiles:
+        if profile.name not in seen:
+            seen.add(profile.name)
+            unique.append(profile)
+        elif profile.name not in duplicated:
+            duplicated.append(profile.name)
+    return unique, duplicated
 
 
 def effective_profiles(settings: Settings, policy: Policy) -> list[Profile]:
@@ -346,6 +438,21 @@ def validate_profile_name(name: str) -> str:
         raise InputError(f"Invalid profile name: {error}.") from None
 
 
+def build_profile(values: dict[str, Any]) -> Profile:
+    """Return the profile of ``values`` (field names as in :class:`Profile`).
+
+    Raises:
+        InputError: The name or another value is not valid, saying which.
+    """
+    name = validate_profile_name(str(values.get("name", "")))
+    try:
+        return Profile.model_validate({**values, "name": name})
+    except ValidationError as error:
+        raise InputError(
+            f"Profile {name!r} cannot be saved: {_first_error(error)}."
+        ) from None
+
+
 def write_atomically(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file and a rename.
 
@@ -372,6 +479,11 @@ def write_atomically(path: Path, text: str) -> None:
 
 
 _LOC = re.compile(r"\s+")
+
+
+def _short(value: object, limit: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _first_error(error: ValidationError) -> str:

@@ -29,6 +29,7 @@ from app.core.settings import (
     Retention,
     Settings,
     SettingsStore,
+    build_profile,
     check_unlocked,
     effective_profiles,
     load_policy,
@@ -155,6 +156,33 @@ class Workspace:
                 f"Profile {name!r} has an invalid gateway URL: {error}"
             ) from None
 
+    def token_origin_change(
+        self, name: str, gateway_url: str
+    ) -> tuple[str, str] | None:
+        """Say whether a new gateway URL would take the stored token elsewhere.
+
+        A token belongs to the environment it was issued for; a profile whose
+        gateway moves to another origin (scheme, host and port) would send it
+        there.
+
+        Returns:
+            ``(old origin, new origin)`` when the profile has a token and
+            ``gateway_url`` leads to another origin than the stored one; else
+            None (also when nothing is stored or the keyring fails).
+
+        Raises:
+            InputError: ``gateway_url`` is not a valid gateway URL.
+        """
+        new = parse_gateway_url(gateway_url).origin
+        try:
+            stored = self.connection(name)
+        except KeyringError:
+            return None
+        if not stored.token or not stored.gateway_url:
+            return None
+        old = _origin(stored.gateway_url)
+        return (old, new) if old != new else None
+
     def save_profile(
         self,
         profile: Profile,
@@ -173,6 +201,8 @@ class Workspace:
             would change. KeyringError: the secrets could not be saved.
         """
         name = validate_profile_name(profile.name)
+        # Checked again as a whole: model_copy(update=...) does not validate.
+        profile = build_profile({**profile.model_dump(), "name": name})
         old_name = replace_name or name
         if old_name != name and any(p.name == name for p in self.profiles()):
             raise InputError(f"A profile called {name!r} exists already.")
@@ -195,7 +225,7 @@ class Workspace:
                 self.secrets.delete(old_name)
 
         profiles = [p for p in self.settings.profiles if p.name not in (old_name, name)]
-        profiles.append(profile.model_copy(update={"name": name}))
+        profiles.append(profile)
         self._save_settings(self.settings.model_copy(update={"profiles": profiles}))
 
     def secrets_exist(self, name: str) -> bool:
@@ -345,6 +375,13 @@ class Workspace:
 
 def _catalogue_name(entries: list[CatalogueEntry], entry_id: int) -> str | None:
     return next((e.name for e in entries if e.id == entry_id and e.name), None)
+
+
+def _origin(url: str) -> str:
+    try:
+        return parse_gateway_url(url).origin
+    except InputError:
+        return url
 
 
 def _normalised(url: str) -> str:

@@ -513,7 +513,8 @@ class HistoryView(QWidget):
         """Read the history again (after a run), keeping the selected run."""
         selected = self.selected_row()
         self._fill_profiles()
-        self._apply_filters(force=True)
+        # After a run only the newest row is new: fit the columns to it alone.
+        self._apply_filters(force=True, fit_rows=1)
         if selected is not None:
             self._select(selected.id)
 
@@ -706,7 +707,7 @@ class HistoryView(QWidget):
         log.info("Exported %s runs of the history to %s", written, path)
         return written
 
-    def _apply_filters(self, *, force: bool = False) -> None:
+    def _apply_filters(self, *, force: bool = False, fit_rows: int = FIT_ROWS) -> None:
         filters, problems = self._read_fields()
         self._show_problems(problems)
         if filters is None:
@@ -714,13 +715,13 @@ class HistoryView(QWidget):
         if not force and filters == self.history_model.filters:
             return
         self.history_model.set_filters(filters)
-        self._fit_columns()
+        self._fit_columns(fit_rows)
 
-    def _fit_columns(self) -> None:
+    def _fit_columns(self, fit_rows: int) -> None:
         # Columns grow to fit the newest rows, never shrink, so a width the user
         # widened is kept; the title takes what is left. Only the first rows are
         # measured: measuring every loaded row would stall the window after runs.
-        rows = min(self.history_model.rowCount(), FIT_ROWS)
+        rows = min(self.history_model.rowCount(), fit_rows)
         if rows == 0:
             return
         header = self.table.horizontalHeader()

@@ -68,6 +68,8 @@ class ResultPanel(QFrame):
         self.outcome: Outcome | None = None
         self.state = "empty"
         self._tone = "neutral"
+        self._icon = "status"
+        self._styled = False
 
         head = self._build_head()
         self.body = self._build_body()
@@ -321,28 +323,52 @@ class ResultPanel(QFrame):
     # Looks ----------------------------------------------------------------
 
     def _set_tone(self, tone_name: str, icon_name: str) -> None:
+        self.copy_button.setText("Cop&y summary")
+        if (tone_name, icon_name) == (self._tone, self._icon) and self._styled:
+            return
         self._tone = tone_name
         self._icon = icon_name
-        self.copy_button.setText("Cop&y summary")
-        self.restyle()
+        if self._styled:
+            self._apply_tone()
+        else:
+            self.restyle()
 
     def restyle(self) -> None:
-        """Apply the colours of the current tone (also after a scheme change)."""
-        tone = theme.tone(self._tone, self)
+        """Build the style sheet of every tone (also after a scheme change).
+
+        The sheet is set once per scheme; a run only switches the ``tone``
+        property of the few widgets it colours, which restyles those alone
+        rather than the whole panel.
+        """
         muted = theme.muted_text(self).name()
-        self.setStyleSheet(
-            f"QFrame#resultPanel {{ background: {tone.background}; "
-            f"border: 1px solid {tone.border}; "
-            f"border-left: 5px solid {tone.accent}; border-radius: 8px; }}"
-            "QFrame#resultPanel QLabel { background: transparent; border: none; }"
-            f"QLabel#kicker {{ color: {tone.accent}; }}"
-            f"QLabel#title {{ color: {tone.accent}; }}"
-            f"QLabel#answer {{ color: {muted}; }}"
-            f"QFrame#resultPanel QLabel#maybeQueued {{ background: {tone.accent}; "
-            f"color: {tone.background}; border-radius: 5px; }}"
-        )
+        rules = [
+            "QFrame#resultPanel QLabel { background: transparent; border: none; }",
+            f"QLabel#answer {{ color: {muted}; }}",
+        ]
+        for name in theme.TONE_NAMES:
+            tone = theme.tone(name, self)
+            rules += [
+                f'QFrame#resultPanel[tone="{name}"] {{ background: {tone.background}; '
+                f"border: 1px solid {tone.border}; "
+                f"border-left: 5px solid {tone.accent}; border-radius: 8px; }}",
+                f'QLabel#kicker[tone="{name}"], QLabel#title[tone="{name}"] '
+                f"{{ color: {tone.accent}; }}",
+                f'QFrame#resultPanel QLabel#maybeQueued[tone="{name}"] '
+                f"{{ background: {tone.accent}; color: {tone.background}; "
+                "border-radius: 5px; }",
+            ]
+        self.setStyleSheet("\n".join(rules))
+        self._apply_tone()
+
+    def _apply_tone(self) -> None:
+        self._styled = True
+        for widget in (self, self.kicker, self.title, self.warning):
+            widget.setProperty("tone", self._tone)
+            widget.style().unpolish(widget)
+            widget.style().polish(widget)
+        accent = theme.tone(self._tone, self).accent
         self.glyph.setPixmap(
-            icons.pixmap(self._icon, 32, tone.accent, self.devicePixelRatioF())
+            icons.pixmap(self._icon, 32, accent, self.devicePixelRatioF())
         )
 
 

@@ -44,6 +44,9 @@ _DARK = {
     "info": Tone("#8cbdf0", "#182a3d", "#2f4d6e"),
 }
 
+TONE_NAMES = tuple(_LIGHT)
+"""Every tone a result can take."""
+
 CATEGORY_TONE = {
     Category.QUEUED: "green",
     Category.UNKNOWN: "amber",
