@@ -184,6 +184,7 @@ class StatusPanel(QWidget):
 
         self.problems = _value_label(self, "statusProblems")
         self.problems.setAccessibleName("Problems found")
+        self.problems.setWordWrap(True)
         self.problems.setText("")
         layout.addWidget(self.problems)
 
@@ -530,8 +531,12 @@ def _field_texts(report: Mapping[str, Any]) -> dict[str, str]:
         "token": token_text,
         "claims": claims,
         "expiry": expiry,
-        "keyring": keyring["backend"]
-        + ("" if keyring["persistent"] else " (this session only)"),
+        "keyring": str(keyring["backend"])
+        + (
+            ""
+            if keyring["persistent"] or "session only" in str(keyring["backend"])
+            else " (this session only)"
+        ),
         "proxy": str(report["proxy"]["detail"]),
         "tls": tls_text,
     }
