@@ -58,14 +58,14 @@ Cursor = tuple[SortKey, int]
 :attr:`HistoryRow.cursor`."""
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
+_T = TypeVar("_T")
 
 UNKNOWN_TIME = _EPOCH
 """Stands for a stored time that cannot be read; shown as unknown."""
 
 UNREADABLE = "unreadable"
 """The key of the fact that lists the stored values that could not be read."""
-_MS = timedelta(milliseconds=1)
-_T = TypeVar("_T")
 
 # Version 2 as created from scratch. ``code`` has no declared type on purpose: a
 # column without affinity stores what it is given, so an application code too
@@ -1162,7 +1162,7 @@ def _careful_row(values: tuple[Any, ...]) -> HistoryRow:
         plan_name=_optional_text(values[6]),
         user_id=read("user_id", values[7], _whole) or 0,
         user_name=_optional_text(values[8]),
-        outcome=_CATEGORIES.get(_optional_text(values[9]) or "", Category.UNKNOWN),
+        outcome=_CATEGORIES.get(_optional_text(values[9]) or "", _UNKNOWN),
         http_status=read("http_status", values[10], _whole),
         code=_code_from_db(values[11]),
         message=_optional_text(values[12]),
@@ -1171,8 +1171,8 @@ def _careful_row(values: tuple[Any, ...]) -> HistoryRow:
         duration_ms=read("duration_ms", values[15], _whole) or 0,
         app_version=_optional_text(values[16]),
         facts=_StoredFacts(values[17], tuple(unreadable)),
-        # A NULL time has no place in the order to page from; the time it is
-        # shown with stands in for it.
+        # The stored value, whatever it is, so that the next page starts right
+        # after this row in SQLite's own order of mixed types.
         sort_key=values[1],
     )
 
@@ -1183,7 +1183,7 @@ def _time(value: object) -> datetime | None:
         return None
     try:
         return _EPOCH + timedelta(milliseconds=value)
-    except (OverflowError, ValueError):
+    except (OverflowError, ValueError):  # beyond the years a datetime can hold
         return None
 
 
@@ -1249,7 +1249,7 @@ class _StoredFacts(Mapping[str, str]):
 
 def _facts(stored: object) -> tuple[dict[str, str], str | None]:
     """Decode stored facts; return them, and a note when they cannot be read."""
-    if stored is None or stored == "":
+    if not stored:
         return {}, None
     try:
         document = json.loads(_text(stored))

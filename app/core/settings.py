@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 SCHEMA_VERSION = 1
 DEFAULT_READ_TIMEOUT = 30.0
 
-MAX_FILE_BYTES = 4 * 1024 * 1024
+MAX_FILE_BYTES = 16 * 1024 * 1024
 """A settings or policy file larger than this is not read (real ones are a few kB)."""
 
 
@@ -179,8 +179,7 @@ def migrate(document: dict[str, Any]) -> dict[str, Any]:
         raise ConfigError(
             f"The settings file was written by a newer Plan Runner (schema "
             f"{_short(version)}, this one reads up to {SCHEMA_VERSION}). It is left "
-            "as it is; "
-            "changes made now are not saved. Update Plan Runner to use it."
+            "as it is; changes made now are not saved. Update Plan Runner to use it."
         )
     while version < SCHEMA_VERSION:
         document = MIGRATIONS[version](document)
@@ -211,15 +210,19 @@ class SettingsStore:
         """Return the settings; defaults when the file is missing or unreadable.
 
         When the file is unreadable, :attr:`load_problem` says why, for the face
-        to show; the bad file is kept beside the new one.
+        to show; the bad file is kept beside the new one. Profiles that repeat a
+        name are dropped (the first of each name stays), after a backup, and
+        :attr:`load_problem` names them.
         """
         self.load_problem = None
         try:
             document = read_json(self.path)
         except FileNotFoundError:
             return Settings()
+        except OSError as error:
+            return self._unreadable(f"cannot be read ({error})")
         except ValueError as error:
-            return self._unreadable(str(error))
+            return self._unreadable(f"is {error}")
         if not isinstance(document, dict):
             return self._unreadable("does not hold a JSON object")
         original_version = document.get("schema_version", 0)
@@ -238,8 +241,6 @@ class SettingsStore:
             settings = Settings.model_validate(document)
         except ValidationError as error:
             return self._unreadable(f"has invalid values ({_first_error(error)})")
-        except RecursionError:
-            return self._unreadable("has values nested too deeply to read")
         if original_version != SCHEMA_VERSION:
             self._backup("pre-migration")
             self.save(settings)
@@ -307,19 +308,22 @@ def load_policy(path: Path) -> tuple[Policy, str | None]:
         document = read_json(path)
     except FileNotFoundError:
         return Policy(), None
+    except OSError as error:
+        return (
+            Policy(),
+            f"The machine policy {path} cannot be read ({error}); it is ignored.",
+        )
     except ValueError as error:
-        return Policy(), f"The machine policy {path} {error}; it is ignored."
+        return (
+            Policy(),
+            f"The machine policy {path} is invalid ({error}); it is ignored.",
+        )
     try:
         if not isinstance(document, dict):
             raise ValueError("it does not hold a JSON object")
         policy = Policy.model_validate(document)
-    except (ValueError, ValidationError, RecursionError) as error:
-        if isinstance(error, ValidationError):
-            detail = _first_error(error)
-        elif isinstance(error, RecursionError):
-            detail = "values nested too deeply to read"
-        else:
-            detail = str(error)
+    except (ValueError, ValidationError) as error:
+        detail = _first_error(error) if isinstance(error, ValidationError) else error
         return (
             Policy(),
             f"The machine policy {path} is invalid ({detail}); it is ignored.",
@@ -346,29 +350,28 @@ def read_json(path: Path) -> Any:
 
     Raises:
         FileNotFoundError: There is no such file.
-        ValueError: The file cannot be read or decoded; the message, in words
-            for a person, completes "The file … ".
+        OSError: The file cannot be read.
+        ValueError: What the file holds cannot be used; the message says why,
+            in words that follow "is" ("not valid JSON (…)").
     """
+    size = path.stat().st_size
+    if size > MAX_FILE_BYTES:
+        raise ValueError(
+            f"too large to be a settings file ({size:,} bytes; at most "
+            f"{MAX_FILE_BYTES:,})"
+        )
     try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise ValueError(
-                f"is too large to be a settings file ({size:,} bytes; at most "
-                f"{MAX_FILE_BYTES:,})"
-            )
         text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise
-    except (OSError, UnicodeDecodeError) as error:
-        raise ValueError(f"cannot be read ({error})") from None
+    except UnicodeDecodeError as error:
+        raise ValueError(f"not UTF-8 text ({error})") from None
     try:
         return json.loads(text)
     except ValueError as error:
-        raise ValueError(f"is not valid JSON ({error})") from None
+        raise ValueError(f"not valid JSON ({error})") from None
     except RecursionError:
-        raise ValueError("is nested too deeply to read") from None
+        raise ValueError("nested too deeply to read") from None
     except MemoryError:
-        raise ValueError("is too large to read") from None
+        raise ValueError("too large to read") from None
 
 
 _P = TypeVar("_P", bound=Profile)

@@ -155,8 +155,9 @@ def _checked_name(host: str) -> str:
             return str(ipaddress.IPv4Address(name))
         except ValueError:
             raise InputError(
-                f"{host!r} is not a valid IPv4 address: write four numbers from 0 "
-                "to 255 without leading zeros, such as 10.0.0.5."
+                f"The gateway's address {host!r} is not a valid IPv4 address: "
+                "write four numbers from 0 to 255 without leading zeros, such as "
+                "10.0.0.5."
             ) from None
     if not name.isascii():
         return host
