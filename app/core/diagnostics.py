@@ -1933,7 +1933,7 @@ def _said(body: bytes, content_type: str) -> str:
     text = body.decode("utf-8", errors="replace")
     try:
         document = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         document = None
     if isinstance(document, dict):
         for key in ("message", "error", "status"):

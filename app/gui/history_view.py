@@ -52,6 +52,7 @@ from PySide6.QtWidgets import (
 from app.core.contract import id_problem
 from app.core.errors import HistoryError
 from app.core.history import (
+    UNKNOWN_TIME,
     HistoryFilter,
     HistoryRow,
     HistoryStore,
@@ -880,6 +881,8 @@ def _cell_text(row: HistoryRow, column: int) -> str:
 
 def _cell_tooltip(row: HistoryRow, column: int) -> str | None:
     if column == COL_STARTED:
+        if row.started_at == UNKNOWN_TIME:
+            return "The start time of this run could not be read."
         return f"{row.started_at.isoformat(timespec='milliseconds')} (UTC)"
     if column == COL_OUTCOME:
         return (
@@ -907,6 +910,8 @@ def _typed_id(field: QLineEdit, what: str, problems: list[str]) -> int | None:
 
 
 def _local_text(row: HistoryRow) -> str:
+    if row.started_at == UNKNOWN_TIME:
+        return "unknown"
     return row.started_at.astimezone().strftime("%Y-%m-%d %H:%M:%S")
 
 

@@ -159,7 +159,12 @@ def recent_from_history(
     except PlanRunnerError as error:
         log.warning("Could not read the recent runs: %s", error)
         return []
-    return [Rerun(row.plan_id, row.user_id, row.profile) for row in rows]
+    # ID 0 marks an ID the history could not read: nothing to offer again.
+    return [
+        Rerun(row.plan_id, row.user_id, row.profile)
+        for row in rows
+        if row.plan_id > 0 and row.user_id > 0
+    ]
 
 
 # Waiting for a task without blocking the event loop ---------------------------------

@@ -439,3 +439,23 @@ def test_every_control_has_an_accessible_name(make_view: Any) -> None:
     ]
     assert len(controls) >= 14
     assert [w for w in controls if not w.accessibleName()] == []
+
+
+def test_a_run_whose_time_cannot_be_read_shows_unknown(qtbot, tmp_path):
+    import sqlite3
+
+    from app.core.history import HistoryStore
+    from app.gui.history_view import HistoryView
+
+    path = tmp_path / "history.sqlite3"
+    with HistoryStore.open(path) as store:
+        store.record(outcome())
+    connection = sqlite3.connect(path)
+    connection.execute("UPDATE runs SET started_at = 'abc'")
+    connection.commit()
+    connection.close()
+    with HistoryStore.open(path) as store:
+        view = HistoryView(store)
+        qtbot.addWidget(view)
+        index = view.history_model.index(0, 0)
+        assert view.history_model.data(index) == "unknown"
