@@ -328,8 +328,11 @@ class HistoryView(QWidget):
 
     # Building ----------------------------------------------------------------
 
-    def _build_filters(self) -> QHBoxLayout:
+    def _build_filters(self) -> QVBoxLayout:
+        # Two rows: who and what ran, then text and dates; one row overlaps on
+        # a window of ordinary width.
         row = QHBoxLayout()
+        second = QHBoxLayout()
 
         self.profile_combo = QComboBox(self)
         self.profile_combo.setAccessibleName("Profile filter")
@@ -355,16 +358,16 @@ class HistoryView(QWidget):
             self._on_outcome_combo_current_index_changed
         )
         self._add_labelled(row, "Outco&me", self.outcome_combo)
+        row.addStretch(1)
 
         self.text_field = QLineEdit(self)
         self.text_field.setAccessibleName("Text filter")
         self.text_field.setPlaceholderText("title, message, names, URL")
         self.text_field.setClearButtonEnabled(True)
         self.text_field.setMaxLength(200)
-        self.text_field.setMinimumWidth(160)
         self.text_field.textEdited.connect(self._on_filter_field_edited)
         self.text_field.returnPressed.connect(self._on_filter_timer_timeout)
-        self._add_labelled(row, "&Text", self.text_field, stretch=2)
+        self._add_labelled(second, "&Text", self.text_field, stretch=2)
 
         today = QDate.currentDate()
         self.from_check = QCheckBox("Fr&om", self)
@@ -380,9 +383,12 @@ class HistoryView(QWidget):
             check.toggled.connect(edit.setEnabled)
             check.toggled.connect(self._on_date_filter_changed)
             edit.dateChanged.connect(self._on_date_filter_changed)
-            row.addWidget(check)
-            row.addWidget(edit)
-        return row
+            second.addWidget(check)
+            second.addWidget(edit)
+        rows = QVBoxLayout()
+        rows.addLayout(row)
+        rows.addLayout(second)
+        return rows
 
     def _add_labelled(
         self, row: QHBoxLayout, text: str, widget: QWidget, stretch: int = 0
@@ -726,13 +732,14 @@ class HistoryView(QWidget):
         if rows == 0:
             return
         header = self.table.horizontalHeader()
+        grid = 1 if self.table.showGrid() else 0  # sizeHintForIndex leaves it out
         for column in range(self.history_model.columnCount()):
             if column == COL_TITLE:
                 continue
             wanted = header.sectionSizeHint(column)
             for row in range(rows):
                 index = self.history_model.index(row, column)
-                wanted = max(wanted, self.table.sizeHintForIndex(index).width())
+                wanted = max(wanted, self.table.sizeHintForIndex(index).width() + grid)
             if wanted > self.table.columnWidth(column):
                 self.table.setColumnWidth(column, wanted)
         header.setSectionResizeMode(COL_TITLE, QHeaderView.ResizeMode.Stretch)

@@ -459,3 +459,22 @@ def test_a_run_whose_time_cannot_be_read_shows_unknown(qtbot, tmp_path):
         qtbot.addWidget(view)
         index = view.history_model.index(0, 0)
         assert view.history_model.data(index) == "unknown"
+
+
+def test_columns_fit_the_newest_run_after_a_refresh(qtbot, tmp_path):
+    from app.core.history import HistoryStore
+    from app.gui.history_view import COL_TITLE, HistoryView
+
+    with HistoryStore.open(tmp_path / "history.sqlite3") as store:
+        view = HistoryView(store)
+        qtbot.addWidget(view)
+        view.show()
+        store.record(
+            outcome(profile="a rather long profile name", plan_name="Smoke suite")
+        )
+        view.refresh()
+        for column in range(view.history_model.columnCount()):
+            if column != COL_TITLE:
+                assert view.table.columnWidth(column) >= view.table.sizeHintForColumn(
+                    column
+                ), column
