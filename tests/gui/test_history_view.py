@@ -470,7 +470,7 @@ def test_columns_fit_the_newest_run_after_a_refresh(qtbot, tmp_path):
         qtbot.addWidget(view)
         view.show()
         store.record(
-            outcome(profile="a rather long profile name", plan_name="Smoke suite")
+            outcome(profile="a rather long profile name"), plan_name="Smoke suite"
         )
         view.refresh()
         for column in range(view.history_model.columnCount()):
