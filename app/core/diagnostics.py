@@ -47,6 +47,7 @@ from app.core.http import (
     authorization_header,
     build_client,
     classify_failure,
+    for_gateway,
     tls_context,
 )
 from app.core.outcome import text_excerpt
@@ -801,7 +802,7 @@ def status_report(
     if parsed is not None:
         proxy = effective_proxy(
             parsed,
-            settings,
+            for_gateway(settings, parsed),
             source=proxy_source(workspace, profile) if profile else None,
             environ=environ,
         )
@@ -1218,6 +1219,7 @@ def run_doctor(
         else parse_gateway_url(gateway_url)
     )
     timeout = min(max(timeout, 0.5), 60.0)
+    client_settings = for_gateway(client_settings, gateway)
     proxy = effective_proxy(gateway, client_settings, source=proxy_source)
     doctor = _Doctor(gateway, client_settings, proxy, timeout, clock)
     checks: list[tuple[str, Callable[[], DoctorStep]]] = [

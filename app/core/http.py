@@ -7,6 +7,7 @@ timeouts, redirects, how much of an answer is read) is decided here.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import re
 import socket
@@ -25,6 +26,7 @@ import httpcore
 import httpx
 
 from app.core.errors import SetupError
+from app.core.urls import GatewayUrl
 
 log = logging.getLogger(__name__)
 
@@ -253,6 +255,18 @@ def _make_cancellable(client: httpx.Client, canceller: Canceller) -> None:
         pool = getattr(transport, "_pool", None)
         if pool is not None:
             pool._network_backend = _CancellableBackend(canceller)
+
+
+def for_gateway(settings: ClientSettings, gateway: GatewayUrl) -> ClientSettings:
+    """Return the settings a request to ``gateway`` really uses.
+
+    A gateway on this machine is reached directly, never through a proxy: the
+    proxy may be on another machine, and it would see the token of a plain-http
+    loopback run.
+    """
+    if gateway.is_loopback:
+        return dataclasses.replace(settings, proxy=None, trust_env=False)
+    return settings
 
 
 def proxy_in_use(url: str, settings: ClientSettings) -> str | None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from app.core.http import (
     Canceller,
     ClientSettings,
     build_client,
+    for_gateway,
     mask_proxy,
     post_queue,
     proxy_in_use,
@@ -167,11 +167,7 @@ class Runner:
         self._redactor.add(request.token)
         check_transport(request.gateway, request.allow_plain_http)
         body = QueueRequest(plan_id=request.plan_id, user_id=request.user_id).body()
-        settings = request.client
-        if request.gateway.is_loopback:
-            # A gateway on this machine is reached directly: a proxy (perhaps on
-            # another machine) would see the token of a plain-http loopback run.
-            settings = dataclasses.replace(settings, proxy=None, trust_env=False)
+        settings = for_gateway(request.client, request.gateway)
         context = self.context(
             request, proxy=proxy_in_use(request.gateway.queue_url, settings)
         )

@@ -899,3 +899,11 @@ def test_bundle_without_history_or_logs_says_so(workspace, paths, redactor):
     assert "There is no history file yet." in notes
     assert any("No log file" in n for n in notes)
     assert not Path(paths.history_file).exists()  # the bundle created none
+
+
+def test_status_says_a_gateway_on_this_machine_is_reached_directly(workspace):
+    add(workspace, url="http://127.0.0.1:8080", proxy="http://proxy.example.test:3128")
+    environ = {"HTTP_PROXY": "http://proxy.example.test:3128"}
+    report = status_report(workspace, "stage", NOW, environ=environ)
+    assert report["proxy"]["url"] is None
+    assert "directly" in report["proxy"]["detail"]
