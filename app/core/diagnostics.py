@@ -1219,7 +1219,6 @@ def run_doctor(
         else parse_gateway_url(gateway_url)
     )
     timeout = min(max(timeout, 0.5), 60.0)
-    client_settings = for_gateway(client_settings, gateway)
     proxy = effective_proxy(gateway, client_settings, source=proxy_source)
     doctor = _Doctor(gateway, client_settings, proxy, timeout, clock)
     checks: list[tuple[str, Callable[[], DoctorStep]]] = [

@@ -262,7 +262,8 @@ def for_gateway(settings: ClientSettings, gateway: GatewayUrl) -> ClientSettings
 
     A gateway on this machine is reached directly, never through a proxy: the
     proxy may be on another machine, and it would see the token of a plain-http
-    loopback run.
+    loopback run. Runs and ``plan-runner status`` apply this; the connectivity
+    doctor does not yet, so it can still report a proxy for a loopback gateway.
     """
     if gateway.is_loopback:
         return dataclasses.replace(settings, proxy=None, trust_env=False)
