@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Iterator
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QTableView,
 )
+from samples import sample_outcome
 
 from app.core.history import HistoryFilter, HistoryRow, HistoryStore
 from app.core.outcome import Category, Outcome
@@ -35,23 +35,7 @@ NOW = datetime.now(UTC).replace(microsecond=0)
 
 
 def outcome(**changes: object) -> Outcome:
-    base = Outcome(
-        category=Category.QUEUED,
-        title="Plan 42 was queued for user 7",
-        advice="Nothing else to do.",
-        support="HTTP 200, code 0.",
-        plan_id=42,
-        user_id=7,
-        profile="staging",
-        gateway_url="https://staging.example.com/queue",
-        http_status=200,
-        code=0,
-        message="OK",
-        started_at=NOW,
-        duration_ms=120,
-        facts={"attempts": "1"},
-    )
-    return replace(base, **changes)  # type: ignore[arg-type]
+    return sample_outcome(NOW, **changes)
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from PySide6.QtGui import QColor
+from samples import sample_outcome
 
 from app.core.outcome import Category, Outcome
 from app.gui import theme
@@ -12,21 +13,7 @@ from app.gui.result_panel import ResultPanel
 
 
 def outcome(category: Category) -> Outcome:
-    return Outcome(
-        category=category,
-        title="A title",
-        advice="Some advice",
-        support="Support facts",
-        plan_id=681,
-        user_id=1,
-        profile="p",
-        gateway_url="http://127.0.0.1:1/queue",
-        http_status=401,
-        code=None,
-        message=None,
-        started_at=datetime(2026, 12, 3, tzinfo=UTC),
-        duration_ms=3,
-    )
+    return sample_outcome(datetime(2026, 12, 3, tzinfo=UTC), category=category)
 
 
 def title_colour(panel: ResultPanel) -> str:

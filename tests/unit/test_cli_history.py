@@ -9,11 +9,11 @@ import os
 import sqlite3
 import subprocess
 import sys
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from samples import sample_outcome
 
 from app.cli.history import parse_when
 from app.core.errors import InputError
@@ -25,23 +25,7 @@ NOW = datetime.now(UTC)
 
 
 def outcome(**changes: object) -> Outcome:
-    base = Outcome(
-        category=Category.QUEUED,
-        title="Plan 42 was queued for user 7",
-        advice="Nothing else to do.",
-        support="HTTP 200, code 0.",
-        plan_id=42,
-        user_id=7,
-        profile="staging",
-        gateway_url="https://staging.example.com/queue",
-        http_status=200,
-        code=0,
-        message="OK",
-        started_at=NOW,
-        duration_ms=120,
-        facts={"attempts": "1"},
-    )
-    return replace(base, **changes)  # type: ignore[arg-type]
+    return sample_outcome(NOW, **changes)
 
 
 @pytest.fixture

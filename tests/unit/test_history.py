@@ -9,11 +9,11 @@ import os
 import sqlite3
 import threading
 from collections.abc import Iterator
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from samples import sample_outcome
 
 from app import __version__
 from app.core import history
@@ -37,23 +37,8 @@ T0 = datetime(2026, 11, 2, 9, 30, 15, 123456, tzinfo=UTC)
 
 
 def outcome(**changes: object) -> Outcome:
-    base = Outcome(
-        category=Category.QUEUED,
-        title="Plan 42 was queued for user 7",
-        advice="Nothing else to do.",
-        support="HTTP 200, code 0.",
-        plan_id=42,
-        user_id=7,
-        profile="staging",
-        gateway_url="https://staging.example.com/queue",
-        http_status=200,
-        code=0,
-        message="OK",
-        started_at=T0,
-        duration_ms=120,
-        facts={"attempts": "1", "x-request-id": "req-1"},
-    )
-    return replace(base, **changes)  # type: ignore[arg-type]
+    changes.setdefault("facts", {"attempts": "1", "x-request-id": "req-1"})
+    return sample_outcome(T0, **changes)
 
 
 class Clock:

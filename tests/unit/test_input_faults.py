@@ -6,7 +6,6 @@ import io
 import json
 import os
 import sqlite3
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from samples import sample_outcome
 
 from app.cli import build_parser, main
 from app.cli.context import CliContext, ReaderAwareStream, check_folders, reader_gone
@@ -352,23 +352,7 @@ NOW = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
 
 
 def recorded(**changes: object) -> Outcome:
-    base = Outcome(
-        category=Category.QUEUED,
-        title="Plan 42 was queued for user 7",
-        advice="Nothing else to do.",
-        support="HTTP 200, code 0.",
-        plan_id=42,
-        user_id=7,
-        profile="staging",
-        gateway_url="https://staging.example.com/queue",
-        http_status=200,
-        code=0,
-        message="OK",
-        started_at=NOW,
-        duration_ms=120,
-        facts={"attempts": "1"},
-    )
-    return replace(base, **changes)  # type: ignore[arg-type]
+    return sample_outcome(NOW, **changes)
 
 
 def edit(path: Path, sql: str) -> None:

@@ -1,0 +1,32 @@
+"""Sample objects the tests build over and over."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+
+from app.core.outcome import Category, Outcome
+
+
+def sample_outcome(started_at: datetime, /, **changes: object) -> Outcome:
+    """Return a queued run of plan 42 for user 7 on staging, with ``changes``.
+
+    ``started_at`` is the default start; ``changes`` may give another.
+    """
+    base = Outcome(
+        category=Category.QUEUED,
+        title="Plan 42 was queued for user 7",
+        advice="Nothing else to do.",
+        support="HTTP 200, code 0.",
+        plan_id=42,
+        user_id=7,
+        profile="staging",
+        gateway_url="https://staging.example.com/queue",
+        http_status=200,
+        code=0,
+        message="OK",
+        started_at=started_at,
+        duration_ms=120,
+        facts={"attempts": "1"},
+    )
+    return replace(base, **changes)  # type: ignore[arg-type]
