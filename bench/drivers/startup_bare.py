@@ -13,9 +13,9 @@ STARTED = time.monotonic()
 
 import json  # noqa: E402
 import sys  # noqa: E402
-from collections.abc import Callable  # noqa: E402
 
-from PySide6.QtCore import QEvent, QObject, QTimer  # noqa: E402
+from firstpaint import FirstPaint, rss_mb  # noqa: E402
+from PySide6.QtCore import QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication, QMainWindow  # noqa: E402
 
 IMPORTED = time.monotonic()
@@ -51,29 +51,6 @@ def main() -> int:
     app.exec()
     print(json.dumps(marks), flush=True)
     return 0
-
-
-class FirstPaint(QObject):
-    """Calls back once, when the window has painted itself for the first time."""
-
-    def __init__(self, window: QObject, callback: Callable[[], None]) -> None:
-        super().__init__(window)
-        self._callback: Callable[[], None] | None = callback
-        window.installEventFilter(self)
-
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        if event.type() == QEvent.Type.Paint and self._callback is not None:
-            callback, self._callback = self._callback, None
-            callback()
-        return False
-
-
-def rss_mb() -> float:
-    with open("/proc/self/status", encoding="ascii") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 if __name__ == "__main__":
