@@ -57,7 +57,7 @@ def register(commands: Any) -> None:
 def diagnose_command(args: argparse.Namespace, context: CliContext) -> int:
     """Run the doctor (and write a bundle); return 0, 6 or 8."""
     from app.core import diagnostics  # noqa: PLC0415
-    from app.core.http import ClientSettings  # noqa: PLC0415
+    from app.core.exchange import ClientSettings  # noqa: PLC0415
     from app.core.urls import parse_gateway_url  # noqa: PLC0415
 
     if not 0 <= args.history <= 10_000:

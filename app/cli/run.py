@@ -99,7 +99,7 @@ def _request(
     user_id: int | None,
     token: str | None,
 ) -> Any:
-    from app.core.http import ClientSettings  # noqa: PLC0415
+    from app.core.exchange import ClientSettings  # noqa: PLC0415
     from app.core.runner import RunRequest  # noqa: PLC0415
     from app.core.urls import parse_gateway_url  # noqa: PLC0415
 

@@ -1,11 +1,16 @@
-"""The gateway's contract: the request body and the response envelope."""
+"""The gateway's contract: the request body and the response envelope.
+
+Plain dataclasses and explicit checks: the contract is two IDs out and two
+fields back, and every run (the CLI's in particular) starts faster without a
+validation library to import. The settings models are pydantic.
+"""
 
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
-
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+import re
+from dataclasses import dataclass
+from typing import Any
 
 from app.core.errors import InputError
 
@@ -14,16 +19,35 @@ LONG_MAX = 2**63 - 1
 
 _LONG_MAX_DIGITS = len(str(LONG_MAX))
 
-PositiveLong = Annotated[int, Field(strict=True, ge=1, le=LONG_MAX)]
+_CODE_TEXT = re.compile(r"\s*([+-]?[0-9]{1,40})(?:\.0*)?\s*", re.ASCII)
+"""A result code sent as text: digits, maybe signed, maybe ``.0``, maybe spaced."""
 
 
-class QueueRequest(BaseModel):
-    """The body of ``POST /queue``: which plan to run, on whose behalf."""
+def is_long_id(value: object) -> bool:
+    """Whether ``value`` is an ID the gateway accepts: an int in 1..2^63-1."""
+    return type(value) is int and 1 <= value <= LONG_MAX
 
-    model_config = ConfigDict(strict=True, frozen=True, populate_by_name=True)
 
-    plan_id: PositiveLong = Field(alias="planId")
-    user_id: PositiveLong = Field(alias="userId")
+@dataclass(frozen=True)
+class QueueRequest:
+    """The body of ``POST /queue``: which plan to run, on whose behalf.
+
+    Raises:
+        ValueError: An ID is not an int in 1..2^63-1 (bools, floats and
+            strings are refused, not converted).
+    """
+
+    plan_id: int
+    user_id: int
+
+    def __post_init__(self) -> None:
+        """Refuse IDs the gateway would not accept."""
+        for name in ("plan_id", "user_id"):
+            value = getattr(self, name)
+            if not is_long_id(value):
+                raise ValueError(
+                    f"{name} must be an int in 1..{LONG_MAX}, not {value!r:.40}"
+                )
 
     def body(self) -> bytes:
         """Return the JSON body, IDs as integers written digit for digit."""
@@ -32,33 +56,52 @@ class QueueRequest(BaseModel):
         return json.dumps(payload, separators=(",", ":")).encode()
 
 
-class EnvelopeResult(BaseModel):
+@dataclass(frozen=True)
+class EnvelopeResult:
     """The ``result`` part of the envelope."""
 
-    model_config = ConfigDict(extra="ignore")
-
-    # Lax on purpose: real gateways send the code as a string of digits.
     code: int
     message: str | None = None
 
 
-class Envelope(BaseModel):
-    """The gateway's response envelope, read leniently."""
+@dataclass(frozen=True)
+class Envelope:
+    """The gateway's response envelope."""
 
-    model_config = ConfigDict(extra="ignore")
-
-    data: Any = None
     result: EnvelopeResult
+    data: Any = None
 
 
 def parse_envelope(document: object) -> Envelope | None:
-    """Return the envelope in a decoded JSON document, or None if it is not one."""
-    if not isinstance(document, dict) or "result" not in document:
+    """Return the envelope in a decoded JSON document, or None if it is not one.
+
+    Read leniently, as real gateways write it: unknown fields are ignored, and
+    the code may come as a number or as a string of digits (``"10000"``,
+    ``10000.0``). A message that is not text means this is not the envelope.
+    """
+    if not isinstance(document, dict):
         return None
-    try:
-        return Envelope.model_validate(document)
-    except ValidationError:
+    result = document.get("result")
+    if not isinstance(result, dict):
         return None
+    code = _code(result.get("code"))
+    message = result.get("message")
+    if code is None or not (message is None or isinstance(message, str)):
+        return None
+    return Envelope(EnvelopeResult(code, message), document.get("data"))
+
+
+def _code(value: object) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else None
+    if isinstance(value, str):
+        match = _CODE_TEXT.fullmatch(value)
+        return int(match.group(1)) if match else None
+    return None
 
 
 def parse_id(text: str, what: str) -> int:

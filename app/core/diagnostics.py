@@ -36,20 +36,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Protocol
-
-import httpx
+from typing import TYPE_CHECKING, Any, Protocol
 
 from app import __version__
 from app.core.errors import InputError, KeyringError, PlanRunnerError, SetupError
-from app.core.http import (
-    ClientSettings,
-    authorization_header,
-    build_client,
-    classify_failure,
-    for_gateway,
-    tls_context,
-)
+from app.core.exchange import ClientSettings, authorization_header, for_gateway
 from app.core.outcome import text_excerpt
 from app.core.paths import AppPaths
 from app.core.redact import REDACTED, Redactor
@@ -64,6 +55,11 @@ from app.core.tokens import (
 )
 from app.core.urls import GatewayUrl, parse_gateway_url
 from app.core.workspace import Workspace
+
+# httpx (and app.core.http) are imported by the functions that send, so that the
+# status panel and `plan-runner status` start without them.
+if TYPE_CHECKING:
+    import httpx
 
 log = logging.getLogger(__name__)
 
@@ -236,6 +232,8 @@ def _extra_ca_source(workspace: Workspace, profile: Profile) -> str | None:
 
 def _proxy_problem(url: str) -> str | None:
     """Return why httpx cannot use ``url`` as a proxy, or None."""
+    import httpx  # noqa: PLC0415
+
     try:
         proxy = httpx.Proxy(url)
     except (ValueError, TypeError, httpx.InvalidURL) as error:
@@ -1108,6 +1106,8 @@ def _tls_facts(
     settings: ClientSettings,
     problems: list[Problem],
 ) -> dict[str, Any]:
+    from app.core.http import tls_context  # noqa: PLC0415
+
     extra = settings.extra_ca_file
     if extra is None:
         return {
@@ -1319,6 +1319,8 @@ class _Doctor:
         timeout: float,
         clock: Callable[[], datetime],
     ) -> None:
+        import httpx  # noqa: PLC0415
+
         self.gateway = gateway
         self.settings = settings
         self.proxy_facts = proxy
@@ -1484,6 +1486,8 @@ class _Doctor:
 
     def _open_tunnel(self) -> socket.socket:
         """Connect to the gateway, through an http proxy's CONNECT if one applies."""
+        import httpx  # noqa: PLC0415
+
         sock, _, _ = self._connect()
         if not self.via_proxy:
             return sock
@@ -1527,6 +1531,8 @@ class _Doctor:
     # TLS ---------------------------------------------------------------
 
     def tls(self) -> DoctorStep:
+        from app.core.http import tls_context  # noqa: PLC0415
+
         gateway = self.gateway
         if gateway.scheme != "https":
             if gateway.is_loopback:
@@ -1757,6 +1763,10 @@ class _Doctor:
     # HTTP --------------------------------------------------------------
 
     def http(self) -> DoctorStep:
+        import httpx  # noqa: PLC0415
+
+        from app.core.http import build_client, classify_failure  # noqa: PLC0415
+
         t = self.timeout
         settings = dataclasses.replace(
             self.settings,
@@ -1945,6 +1955,8 @@ def _said(body: bytes, content_type: str) -> str:
 
 
 def _peek(response: httpx.Response, deadline: float) -> bytes:
+    import httpx  # noqa: PLC0415
+
     body = b""
     try:
         for chunk in response.iter_bytes(chunk_size=1024):
@@ -2449,6 +2461,8 @@ def _about(
     now: datetime,
     extra: Mapping[str, object] | None,
 ) -> dict[str, object]:
+    import httpx  # noqa: PLC0415
+
     return {
         "app_version": __version__,
         "created_at": now.isoformat(timespec="seconds"),

@@ -1,66 +1,39 @@
-"""The HTTP side of a run: the one client factory, the one Authorization header.
+"""The HTTP side of a run: the one client factory and the one sender.
 
 Everything that decides how Plan Runner talks to a gateway (TLS trust, proxy,
-timeouts, redirects, how much of an answer is read) is decided here.
+timeouts, redirects, how much of an answer is read) is decided here. The plain
+data a run is described by lives in :mod:`app.core.exchange`, so that modules
+which only describe runs do not import httpx.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import logging
-import re
 import socket
 import ssl
 import threading
 import time
-import urllib.request
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpcore
 import httpx
 
 from app.core.errors import SetupError
-from app.core.urls import GatewayUrl
+from app.core.exchange import (
+    MAX_BODY_BYTES,
+    Answer,
+    Canceller,
+    ClientSettings,
+    Exchange,
+    Failure,
+    authorization_header,
+)
 
 log = logging.getLogger(__name__)
-
-MAX_BODY_BYTES = 256 * 1024
-"""How much of an answer is read; the rest of a huge body is never downloaded."""
-
-USER_AGENT_PRODUCT = "PlanRunner"
-
-
-@dataclass(frozen=True)
-class ClientSettings:
-    """How to reach a gateway.
-
-    Attributes:
-        read_timeout: Seconds to wait for the gateway's answer; also bounds the
-            whole body read, so a slow trickle cannot hold a run for ever.
-        connect_timeout: Seconds to open the connection (TCP and TLS).
-        write_timeout: Seconds to send the request.
-        pool_timeout: Seconds to wait for a free connection.
-        extra_ca_file: A PEM file of CA certificates trusted on top of the
-            operating system's trust store (a company CA).
-        proxy: A proxy URL that overrides the environment's, or None.
-        trust_env: Whether ``HTTPS_PROXY``/``NO_PROXY`` and friends apply.
-        user_agent: The ``User-Agent`` header.
-    """
-
-    read_timeout: float = 30.0
-    connect_timeout: float = 10.0
-    write_timeout: float = 10.0
-    pool_timeout: float = 5.0
-    extra_ca_file: Path | None = None
-    proxy: str | None = None
-    trust_env: bool = True
-    user_agent: str = USER_AGENT_PRODUCT
 
 
 def tls_context(extra_ca_file: Path | None = None) -> ssl.SSLContext:
@@ -86,61 +59,11 @@ def tls_context(extra_ca_file: Path | None = None) -> ssl.SSLContext:
     return context
 
 
-def authorization_header(token: str) -> dict[str, str]:
-    """Return the ``Authorization`` header for ``token``: the only place it is built."""
-    return {"Authorization": f"Bearer {token}"}
-
-
-class Canceller:
-    """Aborts the connections of a client from another thread.
-
-    A blocked socket read does not notice that its client was closed; shutting the
-    socket down does wake it. The GUI uses this to quit cleanly mid-request.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._streams: set[_TrackedStream] = set()
-        self._cancelled = False
-        self.reason = "cancelled"
-
-    @property
-    def cancelled(self) -> bool:
-        """Whether :meth:`cancel` was called."""
-        return self._cancelled
-
-    @property
-    def expired(self) -> bool:
-        """Whether the run's deadline, not a person, cancelled it."""
-        return self._cancelled and self.reason == "deadline"
-
-    def cancel(self, reason: str = "cancelled") -> None:
-        """Abort every open connection now, and refuse new ones."""
-        with self._lock:
-            if not self._cancelled:
-                self.reason = reason
-            self._cancelled = True
-            streams = list(self._streams)
-        for stream in streams:
-            stream.abort()
-
-    def _track(self, stream: _TrackedStream) -> None:
-        with self._lock:
-            self._streams.add(stream)
-            cancelled = self._cancelled
-        if cancelled:
-            stream.abort()
-
-    def _forget(self, stream: _TrackedStream) -> None:
-        with self._lock:
-            self._streams.discard(stream)
-
-
 class _TrackedStream(httpcore.NetworkStream):
     def __init__(self, inner: httpcore.NetworkStream, canceller: Canceller) -> None:
         self._inner = inner
         self._canceller = canceller
-        canceller._track(self)
+        canceller.track(self)
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         return self._inner.read(max_bytes, timeout)
@@ -149,7 +72,7 @@ class _TrackedStream(httpcore.NetworkStream):
         self._inner.write(buffer, timeout)
 
     def close(self) -> None:
-        self._canceller._forget(self)
+        self._canceller.forget(self)
         self._inner.close()
 
     def start_tls(
@@ -158,7 +81,7 @@ class _TrackedStream(httpcore.NetworkStream):
         server_hostname: str | None = None,
         timeout: float | None = None,
     ) -> httpcore.NetworkStream:
-        self._canceller._forget(self)
+        self._canceller.forget(self)
         inner = self._inner.start_tls(ssl_context, server_hostname, timeout)
         return _TrackedStream(inner, self._canceller)
 
@@ -255,97 +178,6 @@ def _make_cancellable(client: httpx.Client, canceller: Canceller) -> None:
         pool = getattr(transport, "_pool", None)
         if pool is not None:
             pool._network_backend = _CancellableBackend(canceller)
-
-
-def for_gateway(settings: ClientSettings, gateway: GatewayUrl) -> ClientSettings:
-    """Return the settings a request to ``gateway`` really uses.
-
-    A gateway on this machine is reached directly, never through a proxy: the
-    proxy may be on another machine, and it would see the token of a plain-http
-    loopback run. Runs and ``plan-runner status`` apply this; the connectivity
-    doctor does not yet, so it can still report a proxy for a loopback gateway.
-    """
-    if gateway.is_loopback:
-        return dataclasses.replace(settings, proxy=None, trust_env=False)
-    return settings
-
-
-def proxy_in_use(url: str, settings: ClientSettings) -> str | None:
-    """Return the proxy a request to ``url`` goes through, or None when direct."""
-    if settings.proxy:
-        return settings.proxy
-    if not settings.trust_env:
-        return None
-    proxies = urllib.request.getproxies_environment()
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if host and urllib.request.proxy_bypass(host):
-        return None
-    return proxies.get(parts.scheme) or proxies.get("all")
-
-
-def mask_proxy(proxy: str) -> str:
-    """Return a proxy URL with its password hidden, for messages."""
-    return re.sub(r"(//[^:/@]+:)[^@/]*@", r"\1***@", proxy)
-
-
-@dataclass(frozen=True)
-class Answer:
-    """What the gateway sent back, as far as it was read.
-
-    Attributes:
-        status: The HTTP status.
-        headers: The response headers, names in lower case.
-        body: Up to :data:`MAX_BODY_BYTES` of the body.
-        truncated: The body was longer than what was read.
-        interrupted: Reading the body failed part-way (dropped, timed out).
-        unreadable: Why the body could not be read (an unknown or damaged
-            compression), when it could not.
-    """
-
-    status: int
-    headers: dict[str, str]
-    body: bytes
-    truncated: bool = False
-    interrupted: str | None = None
-    unreadable: str | None = None
-
-
-@dataclass(frozen=True)
-class Failure:
-    """Why no answer came.
-
-    Attributes:
-        kind: ``dns``, ``connect``, ``connect_timeout``, ``tls``, ``proxy``,
-            ``pool_timeout``, ``write``, ``read_timeout``, ``dropped``,
-            ``cancelled`` or ``protocol``.
-        detail: A short, redacted description for support.
-        sent: Whether request bytes may have reached the gateway.
-    """
-
-    kind: str
-    detail: str
-    sent: bool
-
-
-@dataclass(frozen=True)
-class Exchange:
-    """One request and what came of it.
-
-    Attributes:
-        answer: The answer, when the gateway sent a status line.
-        failure: Why there is no answer, otherwise.
-        attempts: How many connections were tried (a retry happens only when the
-            first one never opened).
-        elapsed_ms: Time from the first attempt to the end of the read.
-        request_headers: The headers sent, with the token redacted.
-    """
-
-    answer: Answer | None
-    failure: Failure | None
-    attempts: int
-    elapsed_ms: int
-    request_headers: dict[str, str] = field(default_factory=dict)
 
 
 def post_queue(

@@ -18,7 +18,7 @@ from enum import StrEnum
 from typing import Any
 
 from app.core.contract import Envelope, parse_envelope
-from app.core.http import Answer, Exchange, Failure
+from app.core.exchange import Answer, Exchange, Failure
 from app.core.tokens import humanize_seconds
 
 EXCERPT_CHARS = 300

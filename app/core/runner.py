@@ -8,17 +8,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Protocol
 
-import httpx
-
 from app.core.contract import QueueRequest
 from app.core.errors import SetupError
-from app.core.http import (
+from app.core.exchange import (
     Canceller,
     ClientSettings,
-    build_client,
     for_gateway,
     mask_proxy,
-    post_queue,
     proxy_in_use,
 )
 from app.core.outcome import Outcome, RunContext, decode
@@ -27,7 +23,11 @@ from app.core.tokens import TokenFacts, token_facts
 from app.core.urls import GatewayUrl
 
 if TYPE_CHECKING:
+    import httpx
+
     from app.core.settings import Retention
+
+ClientFactory = Callable[[ClientSettings, Canceller | None], "httpx.Client"]
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +114,8 @@ class Runner:
         redactor: Learns each token, and removes it from everything kept.
         history: Where outcomes are recorded, or None.
         clock: The current time in UTC.
-        client_factory: Builds the HTTP client (tests give a mock transport).
+        client_factory: Builds the HTTP client (tests give a mock transport);
+            :func:`app.core.http.build_client` when None.
         retention: Returns how much history to keep, applied after each record.
     """
 
@@ -123,9 +124,7 @@ class Runner:
         redactor: Redactor,
         history: HistoryRecorder | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-        client_factory: Callable[
-            [ClientSettings, Canceller | None], httpx.Client
-        ] = build_client,
+        client_factory: ClientFactory | None = None,
         retention: Callable[[], Retention] | None = None,
     ) -> None:
         self._redactor = redactor
@@ -179,7 +178,10 @@ class Runner:
             request.profile,
             request.gateway.queue_url,
         )
-        client = self._client_factory(settings, canceller)
+        # httpx is imported by the first run, not when the app starts.
+        from app.core.http import build_client, post_queue  # noqa: PLC0415
+
+        client = (self._client_factory or build_client)(settings, canceller)
         with client:
             exchange = post_queue(
                 client,

@@ -28,8 +28,11 @@ from pydantic import (
     ValidationError,
 )
 
-from app.core.contract import PositiveLong
+from app.core.contract import LONG_MAX
 from app.core.errors import ConfigError, InputError, PolicyLockedError
+
+PositiveLong = Annotated[int, Field(strict=True, ge=1, le=LONG_MAX)]
+"""An ID as the gateway takes it (a Java ``Long`` above zero), never coerced."""
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from app.core.errors import InputError, KeyringError, SetupError
-from app.core.http import ClientSettings
+from app.core.exchange import ClientSettings
 from app.core.paths import AppPaths
 from app.core.redact import Redactor
 from app.core.runner import RunRequest

@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
 
 from app import __version__
 from app.core.errors import ConfigError, PlanRunnerError, SetupError
-from app.core.http import Canceller
+from app.core.exchange import Canceller
 from app.core.outcome import Category
 from app.core.paths import AppPaths
 from app.core.runner import Runner, RunRequest, RunResult, check_transport

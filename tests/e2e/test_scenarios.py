@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from app.core.http import ClientSettings
+from app.core.exchange import ClientSettings
 from app.core.outcome import Category
 from app.core.redact import Redactor
 from app.core.runner import Runner, RunRequest

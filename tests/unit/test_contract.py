@@ -3,7 +3,6 @@ import json
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from pydantic import ValidationError
 
 from app.core.contract import LONG_MAX, QueueRequest, parse_envelope, parse_id
 from app.core.errors import InputError
@@ -19,8 +18,10 @@ def test_ids_across_the_long_range_are_accepted(value):
     "value", [0, -1, LONG_MAX + 1, True, False, 1.0, "1", None, 2.5e3]
 )
 def test_ids_outside_the_range_or_of_another_type_are_refused(value):
-    with pytest.raises(ValidationError):
+    with pytest.raises(ValueError, match="plan_id must be an int"):
         QueueRequest(plan_id=value, user_id=1)
+    with pytest.raises(ValueError, match="user_id must be an int"):
+        QueueRequest(plan_id=1, user_id=value)
 
 
 @pytest.mark.parametrize("value", [2**53 + 1, 2**53 + 3, LONG_MAX, 1234567890123456789])
@@ -84,3 +85,31 @@ def test_envelope_is_read_leniently():
 )
 def test_documents_that_are_not_envelopes_are_recognised(document):
     assert parse_envelope(document) is None
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [
+        (10000, 10000),
+        ("10000", 10000),
+        (" 10000 ", 10000),
+        ("-5", -5),
+        (10000.0, 10000),
+        ("10000.0", 10000),
+        (1.5, None),
+        (True, None),
+        ("1e3", None),
+        ("١٢", None),  # Arabic-Indic digits are not a code
+        ("9" * 41, None),
+        (None, None),
+        ([], None),
+    ],
+)
+def test_the_result_code_is_read_as_real_gateways_write_it(code, expected):
+    envelope = parse_envelope({"result": {"code": code}})
+    assert (None if envelope is None else envelope.result.code) == expected
+
+
+@pytest.mark.parametrize("message", [5, ["a"], {"text": "x"}])
+def test_a_message_that_is_not_text_is_not_the_envelope(message):
+    assert parse_envelope({"result": {"code": 1, "message": message}}) is None

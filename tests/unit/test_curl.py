@@ -10,7 +10,7 @@ import pytest
 
 from app.core.diagnostics import curl_command, curl_for
 from app.core.errors import InputError
-from app.core.http import ClientSettings
+from app.core.exchange import ClientSettings
 from app.core.outcome import Category, Outcome
 from app.core.runner import RunRequest
 from app.core.urls import parse_gateway_url

@@ -32,8 +32,8 @@ from app.core.diagnostics import (
     status_report,
     write_bundle,
 )
+from app.core.exchange import ClientSettings
 from app.core.history import HistoryStore
-from app.core.http import ClientSettings
 from app.core.logs import setup_logging
 from app.core.outcome import Category, Outcome
 from app.core.paths import AppPaths

@@ -10,7 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app.cli.run import EXIT_CODES, _print
-from app.core.http import Answer, ClientSettings, Exchange, build_client
+from app.core.exchange import Answer, ClientSettings, Exchange
+from app.core.http import build_client
 from app.core.outcome import Category, RunContext, decode
 from app.core.redact import Redactor
 from app.core.runner import Runner, RunRequest

@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from app.core.http import Answer, Exchange
+from app.core.exchange import Answer, Exchange
 from app.core.outcome import Category, RunContext, decode, shown_safely
 from app.core.redact import Redactor
 

@@ -9,15 +9,13 @@ import pytest
 import trustme
 
 from app.core.errors import SetupError
-from app.core.http import (
+from app.core.exchange import (
     MAX_BODY_BYTES,
     Canceller,
     ClientSettings,
     authorization_header,
-    build_client,
-    post_queue,
-    tls_context,
 )
+from app.core.http import build_client, post_queue, tls_context
 from app.sim import Simulator
 
 BODY = b'{"planId":681,"userId":1}'

@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from app.core.http import Answer, Exchange, Failure
+from app.core.exchange import Answer, Exchange, Failure
 from app.core.outcome import (
     Category,
     RunContext,
