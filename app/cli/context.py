@@ -56,7 +56,7 @@ class CliContext:
     def secrets(self) -> SecretStore:
         """The keyring store (or a session store that will not persist)."""
         if self._secrets is None:
-            from app.core.workspace import open_secret_store  # noqa: PLC0415
+            from app.core.secrets import open_secret_store  # noqa: PLC0415
 
             self._secrets = open_secret_store(self.redactor)
         return self._secrets

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -187,6 +188,17 @@ def usable_backend() -> Any:
     if problem:
         raise KeyringError(problem)
     return backend
+
+
+def open_secret_store(
+    redactor: Redactor, backend_loader: Callable[[], Any] = usable_backend
+) -> SecretStore:
+    """Return the keyring store, or a session-only store that says why."""
+    try:
+        return KeyringStore(backend_loader(), redactor)
+    except KeyringError as error:
+        log.warning("Secrets are kept for this session only: %s", error)
+        return SessionStore(redactor, str(error))
 
 
 def backend_problem(backend: Any) -> str | None:

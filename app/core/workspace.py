@@ -7,7 +7,6 @@ one class, so a rule such as "a locked field is refused" lives in one place.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from pathlib import Path
 
 from app.core.errors import InputError, KeyringError, SetupError
@@ -17,10 +16,7 @@ from app.core.redact import Redactor
 from app.core.runner import RunRequest
 from app.core.secrets import (
     Connection,
-    KeyringStore,
     SecretStore,
-    SessionStore,
-    usable_backend,
 )
 from app.core.settings import (
     CatalogueEntry,
@@ -39,17 +35,6 @@ from app.core.tokens import clean_token
 from app.core.urls import GatewayUrl, parse_gateway_url
 
 log = logging.getLogger(__name__)
-
-
-def open_secret_store(
-    redactor: Redactor, backend_loader: Callable[[], object] = usable_backend
-) -> SecretStore:
-    """Return the keyring store, or a session-only store that says why."""
-    try:
-        return KeyringStore(backend_loader(), redactor)
-    except KeyringError as error:
-        log.warning("Secrets are kept for this session only: %s", error)
-        return SessionStore(redactor, str(error))
 
 
 class Workspace:

@@ -3,11 +3,18 @@
 :func:`run_app` is what ``plan-runner`` (without a command) calls. Everything the
 window needs is built here and passed in; nothing else in the GUI reaches for a
 global.
+
+Start-up shows the window first and opens the rest behind it: the window is
+built from Qt and light modules only, and once it has painted, the keyring and
+the history are opened on the task helper (which also imports the settings
+models and the diagnostics, so the GUI thread does not). Then the workspace is
+handed to the window (:meth:`MainWindow.open`).
 """
 
 from __future__ import annotations
 
 import functools
+import importlib
 import logging
 import os
 import sys
@@ -35,27 +42,26 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 
 from app import __version__
 from app.core.errors import PlanRunnerError
-from app.core.history import HistoryFilter, HistoryStore
 from app.core.logs import setup_logging
 from app.core.paths import AppPaths
 from app.core.redact import Redactor
 from app.core.runner import Runner
-from app.core.secrets import SecretStore, SessionStore
-from app.core.workspace import Workspace, open_secret_store
+from app.core.secrets import SecretStore, SessionStore, open_secret_store
 from app.gui import icons, theme
-from app.gui.history_view import HistoryView
-from app.gui.main_window import MainWindow
+from app.gui.main_window import MainWindow, Opened
 from app.gui.recent_runs import Rerun
-from app.gui.status_panel import StatusPanel
 from app.gui.tasks import TaskRunner
 
 if TYPE_CHECKING:
+    from app.core.history import HistoryStore
+    from app.core.workspace import Workspace
     from app.gui.demo import DemoEnvironment
 
 log = logging.getLogger(__name__)
 qt_log = logging.getLogger("qt")
 
 KEYRING_WAIT_SECONDS = 10.0
+OPEN_ANYWAY_MS = 500
 SELF_CHECK_KEYRING_SECONDS = 2.0
 RECENT_FROM_HISTORY = 50
 SELF_CHECK_PROFILE = "plan-runner-self-check"
@@ -141,6 +147,8 @@ class CrashReporter:
 
 def open_history(path: Path) -> tuple[HistoryStore | None, list[str]]:
     """Open the history store; return it (or None) and notices to show."""
+    from app.core.history import HistoryStore  # noqa: PLC0415
+
     try:
         store = HistoryStore.open(path)
     except PlanRunnerError as error:
@@ -152,6 +160,8 @@ def recent_from_history(
     store: HistoryStore | None, limit: int = RECENT_FROM_HISTORY
 ) -> list[Rerun]:
     """Return the latest runs of the history, newest first (for the ID pickers)."""
+    from app.core.history import HistoryFilter  # noqa: PLC0415
+
     if store is None:
         return []
     try:
@@ -209,17 +219,46 @@ def wait_for(
 
 
 @dataclass
+class OpenedHistory:
+    """The history, opened on the task helper, and what the window takes from it."""
+
+    store: HistoryStore | None
+    notices: list[str]
+    recent: list[Rerun]
+
+
+def open_history_for_window(path: Path) -> OpenedHistory:
+    """Open the history and read the recent runs (on the task helper).
+
+    Also imports what the opened window needs from the core (the settings models,
+    the diagnostics behind the Status tab), so the GUI thread does not wait for
+    those imports.
+    """
+    for module in ("app.core.workspace", "app.core.diagnostics"):
+        importlib.import_module(module)
+
+    store, notices = open_history(path)
+    return OpenedHistory(store, notices, recent_from_history(store))
+
+
+@dataclass
 class Gui:
-    """The window and what was opened for it, closed together."""
+    """The window and what was opened for it, closed together.
+
+    ``workspace`` and ``history`` are None until the window is open (see
+    :func:`start_gui`).
+    """
 
     window: MainWindow
-    workspace: Workspace
-    history: HistoryStore | None
     tasks: TaskRunner
     window_state: QSettings
+    workspace: Workspace | None = None
+    history: HistoryStore | None = None
+    closed: bool = False
 
     def close(self) -> None:
         """Close the window (if open) and everything opened for it."""
+        self.closed = True
         if not self.window.isHidden() or not self.tasks.closed:
             self.window.close()
         if not self.tasks.closed:
@@ -231,6 +270,187 @@ class Gui:
                 log.warning("Closing the history failed: %s", error)
 
 
+class Opening:
+    """Opens the keyring and the history on the task helper, then the window.
+
+    Both are opened at once. A keyring that has not answered within
+    :data:`KEYRING_WAIT_SECONDS` (a hung D-Bus, an unlock prompt nobody sees) is
+    replaced by a session-only store that says so.
+
+    Args:
+        gui: The window and what is opened for it.
+        paths: Where settings, history and logs live.
+        redactor: The app's one redactor.
+        secrets: The secret store, when the caller has one already.
+        demo: Demo mode, which provides its own secret store and profiles.
+        open_secrets: Opens the keyring (or a session store that says why).
+    """
+
+    def __init__(
+        self,
+        gui: Gui,
+        paths: AppPaths,
+        redactor: Redactor,
+        *,
+        secrets: SecretStore | None,
+        demo: DemoEnvironment | None,
+        open_secrets: Callable[[Redactor], SecretStore],
+    ) -> None:
+        self.gui = gui
+        self.paths = paths
+        self.redactor = redactor
+        self.demo = demo
+        self.secrets = demo.secrets if demo is not None else secrets
+        self.history: OpenedHistory | None = None
+        self.error: BaseException | None = None
+        self.on_ready: Callable[[], None] | None = None
+        self._started = False
+        self._open_secrets = open_secrets
+        self._keyring_timer = QTimer(gui.window)
+        self._keyring_timer.setSingleShot(True)
+        self._keyring_timer.timeout.connect(self._on_keyring_timeout)
+
+    @property
+    def ready(self) -> bool:
+        """Whether the secrets and the history are both there."""
+        return self.secrets is not None and self.history is not None
+
+    def start(self) -> None:
+        """Start opening the keyring and the history (once; later calls do nothing)."""
+        if self._started or self.gui.closed:
+            return
+        self._started = True
+        tasks = self.gui.tasks
+        if self.secrets is None:
+            self._keyring_timer.start(round(KEYRING_WAIT_SECONDS * 1000))
+            tasks.submit(
+                "open the keyring",
+                functools.partial(self._open_secrets, self.redactor),
+                on_finished=self._on_secrets,
+                on_failed=self._on_keyring_failed,
+            )
+        tasks.submit(
+            "open the history",
+            functools.partial(open_history_for_window, self.paths.history_file),
+            on_finished=self._on_history,
+            on_failed=self._on_failed,
+        )
+
+    def finish(self) -> None:
+        """Build the workspace and what the window shows, and open the window."""
+        from app.core.workspace import Workspace  # noqa: PLC0415
+        from app.gui.history_view import HistoryView  # noqa: PLC0415
+        from app.gui.status_panel import StatusPanel  # noqa: PLC0415
+
+        secrets, history = self.secrets, self.history
+        if secrets is None or history is None:
+            raise RuntimeError("finish() needs the secrets and the history")
+        workspace = Workspace.open(self.paths, self.redactor, secrets)
+        if self.demo is not None:
+            self.demo.populate(workspace)
+        self.gui.workspace, self.gui.history = workspace, history.store
+        keyring_problem = (
+            secrets.reason
+            if isinstance(secrets, SessionStore) and self.demo is None
+            else None
+        )
+        self.gui.window.open(
+            Opened(
+                workspace,
+                Runner(
+                    self.redactor, history=history.store, retention=workspace.retention
+                ),
+                keyring_problem=keyring_problem,
+                notices=history.notices,
+                history_view=None
+                if history.store is None
+                else HistoryView(history.store),
+                status_panel=StatusPanel(
+                    workspace,
+                    self.paths,
+                    self.redactor,
+                    self.gui.tasks.submit,
+                    history=history.store,
+                    extra_facts={"qt": qVersion(), "pyside6": pyside_version},
+                ),
+                recent=history.recent,
+            )
+        )
+
+    def _on_secrets(self, store: SecretStore) -> None:
+        if self.secrets is not None:
+            log.info("The keyring answered after the wait; this session keeps going")
+            return
+        self._keyring_timer.stop()
+        self.secrets = store
+        self._step()
+
+    def _on_keyring_failed(self, error: BaseException) -> None:
+        log.warning("Opening the keyring failed: %s", error)
+        self._on_secrets(SessionStore(self.redactor, f"The keyring failed: {error}"))
+
+    def _on_keyring_timeout(self) -> None:
+        if self.secrets is None:
+            self.secrets = SessionStore(
+                self.redactor,
+                f"The keyring did not answer within {KEYRING_WAIT_SECONDS:g} s.",
+            )
+            self._step()
+
+    def _on_history(self, history: OpenedHistory) -> None:
+        if self.gui.closed:
+            if history.store is not None:
+                history.store.close()
+            return
+        self.history = history
+        self._step()
+
+    def _on_failed(self, error: BaseException) -> None:
+        self.error = error
+        self._keyring_timer.stop()
+        self._step()
+
+    def _step(self) -> None:
+        if self.on_ready is not None and (self.ready or self.error is not None):
+            self.on_ready()
+
+
+def start_gui(
+    paths: AppPaths,
+    redactor: Redactor,
+    tasks: TaskRunner,
+    *,
+    secrets: SecretStore | None = None,
+    demo: DemoEnvironment | None = None,
+    open_secrets: Callable[[Redactor], SecretStore] = open_secret_store,
+) -> tuple[Gui, Opening]:
+    """Build the window at once; return it and its :class:`Opening`, not started.
+
+    Args:
+        paths: Where settings, history and logs live.
+        redactor: The app's one redactor.
+        tasks: The one background-task helper.
+        secrets: The secret store; the keyring is opened (off the GUI thread) when
+            None.
+        demo: Demo mode, which provides its own secret store and profiles.
+        open_secrets: Opens the keyring (or a session store that says why).
+    """
+    window_state = QSettings(
+        str(paths.config_dir / "window.ini"), QSettings.Format.IniFormat
+    )
+    window = MainWindow(tasks, paths=paths, window_state=window_state, demo=demo)
+    gui = Gui(window, tasks, window_state)
+    opening = Opening(
+        gui,
+        paths,
+        redactor,
+        secrets=secrets,
+        demo=demo,
+        open_secrets=open_secrets,
+    )
+    return gui, opening
+
+
 def build_gui(
     paths: AppPaths,
     redactor: Redactor,
@@ -240,62 +460,28 @@ def build_gui(
     demo: DemoEnvironment | None = None,
     open_secrets: Callable[[Redactor], SecretStore] = open_secret_store,
 ) -> Gui:
-    """Build the workspace, history, runner and main window.
+    """Build the window and open it before returning (tests, the self-check).
 
-    Args:
-        paths: Where settings, history and logs live.
-        redactor: The app's one redactor.
-        tasks: The one background-task helper.
-        secrets: The secret store; opened (off the GUI thread) when None.
-        demo: Demo mode, which provides its own secret store and profiles.
-        open_secrets: Opens the keyring (or a session store that says why).
+    Spins the event loop while the keyring and the history open; the arguments
+    are :func:`start_gui`'s.
+
+    Raises:
+        Exception: Whatever opening the history raised.
     """
-    if demo is not None:
-        secrets = demo.secrets
-    if secrets is None:
-        finished, secrets = wait_for(
-            tasks,
-            "open the keyring",
-            functools.partial(open_secrets, redactor),
-            KEYRING_WAIT_SECONDS,
-        )
-        if not finished:
-            secrets = SessionStore(
-                redactor,
-                f"The keyring did not answer within {KEYRING_WAIT_SECONDS:g} s.",
-            )
-    workspace = Workspace.open(paths, redactor, secrets)
-    if demo is not None:
-        demo.populate(workspace)
-    history, notices = open_history(paths.history_file)
-    runner = Runner(redactor, history=history, retention=workspace.retention)
-    keyring_problem = (
-        secrets.reason if isinstance(secrets, SessionStore) and demo is None else None
+    gui, opening = start_gui(
+        paths, redactor, tasks, secrets=secrets, demo=demo, open_secrets=open_secrets
     )
-    window_state = QSettings(
-        str(paths.config_dir / "window.ini"), QSettings.Format.IniFormat
-    )
-    window = MainWindow(
-        workspace,
-        runner,
-        tasks,
-        paths=paths,
-        window_state=window_state,
-        keyring_problem=keyring_problem,
-        notices=notices,
-        history_view=None if history is None else HistoryView(history),
-        status_panel=StatusPanel(
-            workspace,
-            paths,
-            redactor,
-            tasks.submit,
-            history=history,
-            extra_facts={"qt": qVersion(), "pyside6": pyside_version},
-        ),
-        recent=recent_from_history(history),
-        demo=demo,
-    )
-    return Gui(window, workspace, history, tasks, window_state)
+    loop = QEventLoop()
+    opening.on_ready = loop.quit
+    opening.start()
+    if not (opening.ready or opening.error is not None):
+        loop.exec()
+    opening.on_ready = None
+    if opening.error is not None:
+        gui.close()
+        raise opening.error
+    opening.finish()
+    return gui
 
 
 def create_application() -> QApplication:
@@ -314,6 +500,27 @@ def create_application() -> QApplication:
         )
     app.setWindowIcon(icons.icon(icons.APP_ICON))
     return app
+
+
+def open_window(gui: Gui, opening: Opening) -> None:
+    """Hand what was opened to the window; say so in the window if that failed."""
+    error = opening.error
+    if error is None:
+        try:
+            opening.finish()
+        except Exception as caught:  # noqa: BLE001 - shown, logged, reported below
+            error = caught
+    if error is not None:
+        gui.window.show_open_problem(
+            f"Plan Runner could not open its settings and history "
+            f"({type(error).__name__}). Nothing can be run; the details are in the "
+            "log file (Help, About)."
+        )
+        sys.excepthook(type(error), error, error.__traceback__)
+        return
+    runner = gui.window.runner
+    if runner is not None:
+        gui.tasks.submit("apply history retention", runner.apply_retention)
 
 
 def run_app(*, demo: bool, self_check: bool) -> int:
@@ -338,9 +545,14 @@ def run_app(*, demo: bool, self_check: bool) -> int:
     tasks = TaskRunner(app)
     gui: Gui | None = None
     try:
-        gui = build_gui(paths, redactor, tasks, demo=environment)
+        gui, opening = start_gui(paths, redactor, tasks, demo=environment)
+        opening.on_ready = functools.partial(open_window, gui, opening)
+        # Opening starts once the window has painted, so its imports do not
+        # compete with the first paint; a window that is never painted (started
+        # minimised) starts it a moment later.
+        gui.window.first_painted.connect(opening.start)
+        QTimer.singleShot(OPEN_ANYWAY_MS, opening.start)
         gui.window.show()
-        tasks.submit("apply history retention", gui.window.runner.apply_retention)
         return int(app.exec())
     finally:
         started = time.monotonic()

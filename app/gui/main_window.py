@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from PySide6.QtCore import QSettings, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence, QShortcut
+from PySide6.QtGui import (
+    QAction,
+    QCloseEvent,
+    QGuiApplication,
+    QKeySequence,
+    QPaintEvent,
+    QShortcut,
+)
 from PySide6.QtWidgets import (
     QApplication,
     QComboBox,
@@ -38,20 +44,24 @@ from app.core.outcome import Category
 from app.core.paths import AppPaths
 from app.core.runner import Runner, RunRequest, RunResult, check_transport
 from app.core.secrets import Connection
-from app.core.settings import Profile
 from app.core.tokens import token_facts
 from app.core.urls import GatewayUrl, parse_gateway_url
-from app.core.workspace import Workspace
 from app.gui import icons, theme
 from app.gui.banners import BannerArea, BannerSpec
-from app.gui.history_view import HistoryView
 from app.gui.id_field import Choice, IdField
 from app.gui.recent_runs import RecentRuns, Rerun
 from app.gui.result_panel import ResultPanel
-from app.gui.retention_dialog import RetentionDialog
-from app.gui.settings_dialog import SettingsDialog
-from app.gui.status_panel import StatusPanel
 from app.gui.tasks import TaskRunner
+
+if TYPE_CHECKING:
+    # The window is shown before these are loaded (see MainWindow.open): the
+    # settings models, the history and the diagnostics are imported off the
+    # GUI thread, after the first paint.
+    from app.core.settings import Profile
+    from app.core.workspace import Workspace
+    from app.gui.history_view import HistoryView
+    from app.gui.settings_dialog import SettingsDialog
+    from app.gui.status_panel import StatusPanel
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +88,29 @@ class DemoControls(Protocol):
     def set_scenario(self, name: str) -> None:
         """Change the behaviour."""
         ...
+
+
+@dataclass
+class Opened:
+    """What the window works on; opened after the window is first shown.
+
+    Attributes:
+        workspace: Profiles, their secrets and IT's policy.
+        runner: Sends runs and records them in the history.
+        keyring_problem: Why tokens are kept for this session only, if they are.
+        notices: Other things to tell the user (from opening the history).
+        history_view: The full history view, when the history could be opened.
+        status_panel: Token facts, the connectivity doctor and the support bundle.
+        recent: Recent runs from the history, newest first.
+    """
+
+    workspace: Workspace
+    runner: Runner
+    keyring_problem: str | None = None
+    notices: list[str] = field(default_factory=list)
+    history_view: HistoryView | None = None
+    status_panel: StatusPanel | None = None
+    recent: list[Rerun] = field(default_factory=list)
 
 
 @dataclass
@@ -158,60 +191,56 @@ class Notifier:
 class MainWindow(QMainWindow):
     """Plan Runner's main window.
 
+    The window is built and shown first; what it works on (settings, keyring,
+    history) is opened off the GUI thread and handed over with :meth:`open`.
+    Until then the form can be filled in, but nothing can be run.
+
     Args:
-        workspace: Profiles, their secrets and IT's policy.
-        runner: Sends runs and records them in the history.
         tasks: The one background-task helper.
         paths: Where the app keeps its files (for About and the crash dialog).
         window_state: Where geometry and layout are remembered.
-        keyring_problem: Why tokens are kept for this session only, if they are.
-        notices: Other things to tell the user (from opening the history).
-        history_view: The full history view, when available.
-        status_panel: Token facts, the connectivity doctor and the support bundle.
-        recent: Recent runs from the history, newest first.
         demo: Demo mode's controls, when in demo mode.
 
     Signals:
+        first_painted(): The window has painted itself once (emitted just after).
+        opened(): :meth:`open` has run: profiles, history and status are in place.
         run_finished(object): A run ended with this :class:`RunResult`.
         run_refused(str): A press of Run sent nothing; the reason.
         connections_loaded(): The stored connections of the profiles are known.
     """
 
+    first_painted = Signal()
+    opened = Signal()
     run_finished = Signal(object)
     run_refused = Signal(str)
     connections_loaded = Signal()
 
     def __init__(
         self,
-        workspace: Workspace,
-        runner: Runner,
         tasks: TaskRunner,
         *,
         paths: AppPaths,
         window_state: QSettings,
-        keyring_problem: str | None = None,
-        notices: Iterable[str] = (),
-        history_view: HistoryView | None = None,
-        status_panel: StatusPanel | None = None,
-        recent: Iterable[Rerun] = (),
         demo: DemoControls | None = None,
     ) -> None:
         super().__init__()
-        self.workspace = workspace
-        self.runner = runner
+        self.workspace: Workspace | None = None
+        self.runner: Runner | None = None
         self.tasks = tasks
         self.paths = paths
         self.window_state = window_state
-        self.keyring_problem = keyring_problem
-        self.notices = list(notices)
+        self.keyring_problem: str | None = None
+        self.notices: list[str] = []
+        self.open_problem: str | None = None
         self.demo = demo
-        self.history_view = history_view
-        self.status_panel = status_panel
-        self._recent: list[Rerun] = list(recent)
+        self.history_view: HistoryView | None = None
+        self.status_panel: StatusPanel | None = None
+        self._recent: list[Rerun] = []
         self._profiles: list[Profile] = []
         self._states: dict[str, _ProfileState] = {}
         self._run: _Run | None = None
         self._closed = False
+        self._painted = False
         self.last_result: RunResult | None = None
         self.notifier = Notifier(self)
 
@@ -223,7 +252,7 @@ class MainWindow(QMainWindow):
         self._build()
         self._build_menu()
         self._restore_window_state()
-        self.reload_profiles()
+        self._update_profile_view()
         QGuiApplication.styleHints().colorSchemeChanged.connect(
             self._on_color_scheme_changed
         )
@@ -281,7 +310,7 @@ class MainWindow(QMainWindow):
         self.store_label = QLabel(self)
         self.store_label.setAccessibleName("Where tokens are kept")
         self.statusBar().addPermanentWidget(self.store_label)
-        self.store_label.setText(f"Tokens: {self.workspace.secrets.backend_name}")
+        self.store_label.setText("Tokens: …")
         self.statusBar().setSizeGripEnabled(True)
 
         self._elapsed = QTimer(self)
@@ -300,41 +329,50 @@ class MainWindow(QMainWindow):
         self.bottom_tabs = QTabWidget(parent)
         self.bottom_tabs.setDocumentMode(True)
         self.bottom_tabs.setAccessibleName("Runs")
-        if self.history_view is not None:
-            self.history_view.rerun_requested.connect(self._on_rerun_requested)
-            self.bottom_tabs.addTab(
-                self.history_view,
-                icons.icon("history", theme.glyph_colour(self)),
-                "History",
-            )
-        else:
-            self.recent_runs = RecentRuns(parent)
-            self.recent_runs.rerun_requested.connect(self._on_rerun_requested)
-            self.bottom_tabs.addTab(
-                self.recent_runs,
-                icons.icon("history", theme.glyph_colour(self)),
-                "Rece&nt runs",
-            )
-        if self.status_panel is not None:
-            self.status_panel.message_posted.connect(self.statusBar().showMessage)
-            self.run_finished.connect(
-                lambda result: self.status_panel.set_last_run(result.outcome)
-            )
-            # In a scroll area: the panel is tall, and must not squeeze the result.
-            status_scroll = QScrollArea(parent)
-            status_scroll.setWidgetResizable(True)
-            status_scroll.setFrameShape(QFrame.Shape.NoFrame)
-            status_scroll.setWidget(self.status_panel)
-            self.bottom_tabs.addTab(
-                status_scroll,
-                icons.icon("status", theme.glyph_colour(self)),
-                "&Status",
-            )
+        # Stands in for the history until it is open (see open()).
+        self._opening_label = QLabel("Opening the history…", self.bottom_tabs)
+        self._opening_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self._opening_label.setEnabled(False)
+        self.bottom_tabs.addTab(
+            self._opening_label,
+            icons.icon("history", theme.glyph_colour(self)),
+            "History",
+        )
         bottom = QWidget(parent)
         bottom_layout = QVBoxLayout(bottom)
         bottom_layout.setContentsMargins(22, 4, 22, 12)
         bottom_layout.addWidget(self.bottom_tabs)
         return bottom
+
+    def _add_run_tabs(self) -> None:
+        self.bottom_tabs.setUpdatesEnabled(False)
+        self.bottom_tabs.clear()
+        self._opening_label.deleteLater()
+        history_icon = icons.icon("history", theme.glyph_colour(self))
+        if self.history_view is not None:
+            self.history_view.rerun_requested.connect(self._on_rerun_requested)
+            self.bottom_tabs.addTab(self.history_view, history_icon, "History")
+        else:
+            self.recent_runs = RecentRuns(self.bottom_tabs)
+            self.recent_runs.rerun_requested.connect(self._on_rerun_requested)
+            self.bottom_tabs.addTab(self.recent_runs, history_icon, "Rece&nt runs")
+        status_panel = self.status_panel
+        if status_panel is not None:
+            status_panel.message_posted.connect(self.statusBar().showMessage)
+            self.run_finished.connect(
+                lambda result: status_panel.set_last_run(result.outcome)
+            )
+            # In a scroll area: the panel is tall, and must not squeeze the result.
+            status_scroll = QScrollArea(self.bottom_tabs)
+            status_scroll.setWidgetResizable(True)
+            status_scroll.setFrameShape(QFrame.Shape.NoFrame)
+            status_scroll.setWidget(status_panel)
+            self.bottom_tabs.addTab(
+                status_scroll,
+                icons.icon("status", theme.glyph_colour(self)),
+                "&Status",
+            )
+        self.bottom_tabs.setUpdatesEnabled(True)
 
     def _build_demo_bar(self, parent: QWidget) -> QWidget:
         assert self.demo is not None  # noqa: S101 - only built in demo mode
@@ -471,6 +509,9 @@ class MainWindow(QMainWindow):
         retention = QAction("History &retention…", self)
         retention.triggered.connect(self._on_retention_requested)
         file_menu.addAction(retention)
+        self._workspace_actions = (settings, retention)
+        for action in self._workspace_actions:
+            action.setEnabled(False)
         file_menu.addSeparator()
         quit_action = QAction("&Quit", self)
         quit_action.setShortcut(QKeySequence.StandardKey.Quit)
@@ -484,7 +525,35 @@ class MainWindow(QMainWindow):
         about.triggered.connect(self.show_about)
         help_menu.addAction(about)
 
+    # Opening ------------------------------------------------------------------
+
+    def open(self, opened: Opened) -> None:
+        """Take what the window works on, and make it usable."""
+        self.workspace = opened.workspace
+        self.runner = opened.runner
+        self.keyring_problem = opened.keyring_problem
+        self.notices = list(opened.notices)
+        self.history_view = opened.history_view
+        self.status_panel = opened.status_panel
+        self._recent = list(opened.recent)
+        self.store_label.setText(f"Tokens: {opened.workspace.secrets.backend_name}")
+        self._add_run_tabs()
+        for action in self._workspace_actions:
+            action.setEnabled(True)
+        self.reload_profiles()
+        self.opened.emit()
+
+    def show_open_problem(self, problem: str) -> None:
+        """Say that what the window works on could not be opened."""
+        self.open_problem = problem
+        self._opening_label.setText("The history is not available.")
+        self._update_profile_view()
+
     def _on_retention_requested(self) -> None:
+        from app.gui.retention_dialog import RetentionDialog  # noqa: PLC0415
+
+        if self.workspace is None or self.runner is None:
+            return
         dialog = RetentionDialog(
             self.workspace.retention(),
             locked=self.workspace.is_locked("retention"),
@@ -513,6 +582,8 @@ class MainWindow(QMainWindow):
 
     def reload_profiles(self, select: str | None = None) -> None:
         """Read the profiles again and select ``select`` (or the last one used)."""
+        if self.workspace is None:
+            return
         self._profiles = self.workspace.profiles()
         names = [p.name for p in self._profiles]
         wanted = select or self.current_profile_name()
@@ -671,6 +742,12 @@ class MainWindow(QMainWindow):
         self._update_run_button()
 
     def _update_run_button(self) -> None:
+        if self.workspace is None:
+            self.run_button.setEnabled(False)
+            self.run_hint.setText(
+                "Cannot run: see above" if self.open_problem else "Opening…"
+            )
+            return
         ready = (
             self._run is None
             and not self._closed
@@ -694,6 +771,12 @@ class MainWindow(QMainWindow):
     # Banners ------------------------------------------------------------------
 
     def _update_banners(self) -> None:
+        if self.workspace is None:
+            problem = self.open_problem
+            self.banners.set_banners(
+                [BannerSpec("open", "red", problem)] if problem else []
+            )
+            return
         specs = [
             BannerSpec(f"problem-{i}", "red", problem)
             for i, problem in enumerate(self.workspace.problems)
@@ -1034,7 +1117,15 @@ class MainWindow(QMainWindow):
     def make_settings_dialog(
         self, profile: str | None = None, *, focus: str | None = None
     ) -> SettingsDialog:
-        """Return the settings dialog, wired to refresh this window."""
+        """Return the settings dialog, wired to refresh this window.
+
+        Raises:
+            RuntimeError: The window is not open yet (see :meth:`open`).
+        """
+        from app.gui.settings_dialog import SettingsDialog  # noqa: PLC0415
+
+        if self.workspace is None:
+            raise RuntimeError("the settings need the opened workspace")
         dialog = SettingsDialog(
             self.workspace,
             self.tasks,
@@ -1046,7 +1137,8 @@ class MainWindow(QMainWindow):
         return dialog
 
     def _on_settings_requested(self) -> None:
-        self.open_settings()
+        if self.workspace is not None:
+            self.open_settings()
 
     def _on_settings_profiles_changed(self, name: str) -> None:
         self.reload_profiles(name or None)
@@ -1067,7 +1159,8 @@ class MainWindow(QMainWindow):
             f"History: {_html(paths.data_dir)}<br>",
             f"Logs: {_html(paths.log_dir)}</p>",
             f"<p><b>Tokens and gateway URLs</b><br>"
-            f"{_html(self.workspace.secrets.backend_name)}</p>",
+            f"{_html(self.workspace.secrets.backend_name if self.workspace else '…')}"
+            "</p>",
         ]
         if self.demo is not None:
             lines.append("<p>Demo mode: these folders are removed when you quit.</p>")
@@ -1117,6 +1210,13 @@ class MainWindow(QMainWindow):
         self.window_state.setValue("window/geometry", self.saveGeometry())
         self.window_state.setValue("window/splitter", self.splitter.saveState())
         self.window_state.sync()
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        """Paint; the first time, say so once the paint is done."""
+        super().paintEvent(event)
+        if not self._painted:
+            self._painted = True
+            QTimer.singleShot(0, self.first_painted.emit)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         """Quit cleanly: cancel a run in flight and wait briefly for the workers."""

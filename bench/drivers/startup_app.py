@@ -7,7 +7,7 @@ retention task) and records the window's first paint; a zero-timer then quits.
 It also records when the zero-timer queued right after ``show()`` fired (before
 the first paint, on the offscreen platform). Then it closes what it opened, as
 run_app does. The keyring is opened by build_gui's own ``open_secrets``
-(app.core.workspace.open_secret_store), only wrapped to time it.
+(app.core.secrets.open_secret_store), only wrapped to time it.
 
 It prints one JSON line of monotonic times (comparable with the parent's).
 Arguments: ``--idle S`` keeps the event loop running S seconds after the window
@@ -27,8 +27,7 @@ from PySide6.QtCore import QTimer, qInstallMessageHandler  # noqa: E402
 from app.core.logs import setup_logging  # noqa: E402
 from app.core.paths import AppPaths  # noqa: E402
 from app.core.redact import Redactor  # noqa: E402
-from app.core.secrets import SecretStore  # noqa: E402
-from app.core.workspace import open_secret_store  # noqa: E402
+from app.core.secrets import SecretStore, open_secret_store  # noqa: E402
 from app.gui.main import (  # noqa: E402
     CrashReporter,
     build_gui,

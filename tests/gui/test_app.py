@@ -173,8 +173,7 @@ def test_a_shut_down_task_helper_refuses_new_work(tasks):
 def test_the_keyring_is_opened_off_the_gui_thread_at_start(
     paths, redactor, tasks, keyring_backend
 ):
-    from app.core.secrets import KeyringStore
-    from app.core.workspace import open_secret_store
+    from app.core.secrets import KeyringStore, open_secret_store
 
     on_main_thread = []
 

@@ -11,9 +11,9 @@ from app.core.secrets import (
     KeyringStore,
     SessionStore,
     backend_problem,
+    open_secret_store,
     usable_backend,
 )
-from app.core.workspace import open_secret_store
 
 
 def test_url_and_token_are_kept_together_in_one_entry(keyring_store, memory_keyring):
