@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import re
 import threading
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -130,6 +129,8 @@ def proxy_in_use(url: str, settings: ClientSettings) -> str | None:
         return settings.proxy
     if not settings.trust_env:
         return None
+    import urllib.request  # noqa: PLC0415 - http.client and email come with it
+
     proxies = urllib.request.getproxies_environment()
     parts = urlsplit(url)
     host = parts.hostname or ""

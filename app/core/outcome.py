@@ -13,7 +13,6 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from enum import StrEnum
 from typing import Any
 
@@ -734,6 +733,8 @@ def retry_after_seconds(value: str | None, now: datetime) -> float | None:
         # Past ten digits int() would only make a longer wait than the cap.
         seconds = int(value) if len(value) <= 10 else MAX_RETRY_AFTER
         return float(min(seconds, MAX_RETRY_AFTER))
+    from email.utils import parsedate_to_datetime  # noqa: PLC0415 - rarely needed
+
     try:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):

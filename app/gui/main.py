@@ -18,7 +18,6 @@ import importlib
 import logging
 import os
 import sys
-import tempfile
 import time
 import traceback
 from collections.abc import Callable
@@ -511,12 +510,15 @@ def open_window(gui: Gui, opening: Opening) -> None:
         except Exception as caught:  # noqa: BLE001 - shown, logged, reported below
             error = caught
     if error is not None:
+        log.error(
+            "Could not open the settings and the history",
+            exc_info=(type(error), error, error.__traceback__),
+        )
         gui.window.show_open_problem(
             f"Plan Runner could not open its settings and history "
             f"({type(error).__name__}). Nothing can be run; the details are in the "
             "log file (Help, About)."
         )
-        sys.excepthook(type(error), error, error.__traceback__)
         return
     runner = gui.window.runner
     if runner is not None:
@@ -620,6 +622,8 @@ def run_self_check(app: QApplication) -> int:
             f"  Keyring: no answer within {SELF_CHECK_KEYRING_SECONDS:g} s "
             "(it may be waiting to be unlocked)"
         )
+
+    import tempfile  # noqa: PLC0415
 
     with tempfile.TemporaryDirectory(prefix="plan-runner-self-check-") as home:
         root = Path(home)

@@ -1,17 +1,14 @@
-"""Driver of bench_startup.py: Plan Runner's main window, built as run_app does.
+"""Driver of bench_startup.py: Plan Runner started by its own ``run_app``.
 
-``app.gui.main.run_app`` has no hook that says "shown", and the app reads no
-variable for one, so this driver repeats run_app's steps (application, paths,
-logging, Qt message handler, crash reporter, task runner, build_gui, show, the
-retention task) and records the window's first paint; a zero-timer then quits.
-It also records when the zero-timer queued right after ``show()`` fired (before
-the first paint, on the offscreen platform). Then it closes what it opened, as
-run_app does. The keyring is opened by build_gui's own ``open_secrets``
-(app.core.secrets.open_secret_store), only wrapped to time it.
+It creates the QApplication first (``run_app`` takes over an existing one, as
+it does under a test runner), watches every event for the main window's first
+paint ("shown"), then waits for ``MainWindow.opened`` ("opened": the keyring,
+the history and the settings are open and the window can run plans), and
+quits. Everything in between is the app's own start-up, unchanged.
 
 It prints one JSON line of monotonic times (comparable with the parent's).
 Arguments: ``--idle S`` keeps the event loop running S seconds after the window
-is shown, then reports the resident memory.
+is opened, then reports the resident memory.
 """
 
 import time
@@ -21,84 +18,64 @@ STARTED = time.monotonic()
 import json  # noqa: E402
 import sys  # noqa: E402
 
-from firstpaint import FirstPaint, rss_mb  # noqa: E402
-from PySide6.QtCore import QTimer, qInstallMessageHandler  # noqa: E402
+from firstpaint import rss_mb  # noqa: E402
+from PySide6.QtCore import QEvent, QObject, QTimer  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from app.core.logs import setup_logging  # noqa: E402
-from app.core.paths import AppPaths  # noqa: E402
-from app.core.redact import Redactor  # noqa: E402
-from app.core.secrets import SecretStore, open_secret_store  # noqa: E402
-from app.gui.main import (  # noqa: E402
-    CrashReporter,
-    build_gui,
-    create_application,
-    qt_message_handler,
-)
-from app.gui.tasks import TaskRunner  # noqa: E402
+from app.gui.main import run_app  # noqa: E402
+from app.gui.main_window import MainWindow  # noqa: E402
 
 IMPORTED = time.monotonic()
+
+
+class Watcher(QObject):
+    """Records the main window's first paint, then when it is opened."""
+
+    def __init__(self, idle: float, marks: dict, memory: dict) -> None:
+        super().__init__()
+        self.idle = idle
+        self.marks = marks
+        self.memory = memory
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if (
+            event.type() == QEvent.Type.Paint
+            and isinstance(watched, MainWindow)
+            and "shown" not in self.marks
+        ):
+            self.marks["shown"] = time.monotonic()
+            self.marks["exposed"] = watched.windowHandle().isExposed()
+            self.memory["shown"] = rss_mb()
+            watched.opened.connect(self.on_opened)
+        return False
+
+    def on_opened(self) -> None:
+        self.marks["opened"] = time.monotonic()
+        self.memory["opened"] = rss_mb()
+        if self.idle:
+            QTimer.singleShot(round(self.idle * 1000), self.on_idle)
+        else:
+            QTimer.singleShot(0, QApplication.quit)
+
+    def on_idle(self) -> None:
+        self.marks["rss_mb"] = self.memory["idle"] = rss_mb()
+        self.marks["memory"] = self.memory
+        QApplication.quit()
 
 
 def main() -> int:
     idle = float(sys.argv[sys.argv.index("--idle") + 1]) if "--idle" in sys.argv else 0
     marks: dict[str, object] = {"started": STARTED, "imported": IMPORTED}
     memory = {"imports": rss_mb()}
-
-    app = create_application()
+    app = QApplication(sys.argv[:1])
     marks["application"] = time.monotonic()
-    redactor = Redactor()
-    paths = AppPaths.from_environment()
-    handlers = setup_logging(paths.log_file, redactor)
-    previous_qt_handler = qInstallMessageHandler(qt_message_handler)
-    previous_hook = sys.excepthook
-    sys.excepthook = CrashReporter(paths.log_file)
-    tasks = TaskRunner(app)
-
-    def timed_open_secrets(redactor: Redactor) -> SecretStore:
-        started = time.monotonic()
-        try:
-            store = open_secret_store(redactor)
-        finally:
-            marks["keyring_ms"] = (time.monotonic() - started) * 1000
-        marks["keyring"] = store.backend_name
-        return store
-
-    gui = build_gui(paths, redactor, tasks, open_secrets=timed_open_secrets)
-    marks["built"] = time.monotonic()
-    memory["window built"] = rss_mb()
-
-    def on_zero_timer() -> None:
-        marks["zero_timer"] = time.monotonic()
-
-    def on_painted() -> None:
-        marks["shown"] = time.monotonic()
-        marks["exposed"] = gui.window.windowHandle().isExposed()
-        if idle:
-            QTimer.singleShot(round(idle * 1000), on_idle)
-        else:
-            QTimer.singleShot(0, app.quit)
-
-    def on_idle() -> None:
-        marks["rss_mb"] = memory["idle"] = rss_mb()
-        marks["memory"] = memory
-        app.quit()
-
-    FirstPaint(gui.window, on_painted)
-    gui.window.show()
-    tasks.submit("apply history retention", gui.window.runner.apply_retention)
-    QTimer.singleShot(0, on_zero_timer)
-    try:
-        app.exec()
-    finally:
-        gui.close()
-        tasks.shutdown(0)
-        sys.excepthook = previous_hook
-        qInstallMessageHandler(previous_qt_handler)
-        for handler in handlers:
-            handler.close()
+    watcher = Watcher(idle, marks, memory)
+    app.installEventFilter(watcher)
+    code = run_app(demo=False, self_check=False)
     marks["closed"] = time.monotonic()
+    app.removeEventFilter(watcher)
     print(json.dumps(marks), flush=True)
-    return 0
+    return code
 
 
 if __name__ == "__main__":
