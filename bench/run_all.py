@@ -174,12 +174,12 @@ def run_history(rows: int, history_file: Path) -> Report:
                     limit=50,
                 )
             )
-        opened = re.match(r"open \(with quick_check\) of [\d,]+ runs: (\d+) ms", line)
+        opened = re.match(r"open \((.+)\) of [\d,]+ runs: ([\d.]+) ms", line)
         if opened:
             opening.append(
                 Figure(
-                    f"  history open (quick_check), {rows_label}",
-                    float(opened.group(1)),
+                    f"  history open ({opened.group(1)}), {rows_label}",
+                    float(opened.group(2)),
                     "ms",
                 )
             )

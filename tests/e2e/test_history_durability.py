@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from app.core.history import HistoryFilter, HistoryStore
+from app.core.history import SMALL_FILE_PAGES, HistoryFilter, HistoryStore
 
 # Records runs in a loop and prints each row ID once its transaction committed.
 # With a "go" file, it waits for that file to appear before writing, so that
@@ -140,3 +140,65 @@ def test_three_processes_writing_at_once_lose_no_row(tmp_path: Path) -> None:
             assert rows == 200
         assert store.count(HistoryFilter(plan_id=2**63 - 1)) == 3
     assert elapsed < 60
+
+
+def fill_past_the_small_size(path: Path) -> None:
+    """Make a history too large to be checked at every open, checked just now."""
+    HistoryStore.open(path).close()
+    connection = sqlite3.connect(path, isolation_level=None)
+    try:
+        connection.execute("BEGIN")
+        connection.executemany(
+            "INSERT INTO runs (started_at, finished_at, gateway_url, plan_id, "
+            "user_id, outcome, message, title, advice, duration_ms) "
+            "VALUES (0, 50, 'https://g/queue', ?, 7, 'queued', ?, 't', 'a', 50)",
+            ((n, "m" * 1800) for n in range(SMALL_FILE_PAGES * 2 + 1000)),
+        )
+        connection.execute("COMMIT")
+    finally:
+        connection.close()
+    with HistoryStore.open(path, full_check=True) as store:
+        assert store.full_check_reason == "asked for"
+
+
+def test_a_writer_killed_mid_session_makes_the_next_open_check_in_full(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "data" / "history.sqlite3"
+    fill_past_the_small_size(path)
+    with HistoryStore.open(path) as store:
+        assert store.full_check_reason is None
+    process = writer(path, 1_000_000, "killed")
+    assert process.stdout is not None
+    lines: list[str] = []
+    try:
+        assert process.stdout.readline() == "ready\n"
+        while len(committed_ids(lines)) < 50:
+            line = process.stdout.readline()
+            assert line, process.stderr.read() if process.stderr else ""
+            lines.append(line)
+    finally:
+        os.kill(process.pid, signal.SIGKILL)
+        process.communicate(timeout=30)
+    assert path.with_name("history.sqlite3-wal").stat().st_size > 0
+
+    with HistoryStore.open(path) as store:
+        assert store.full_check_reason is not None
+        assert "-wal" in store.full_check_reason
+        assert store.notices == []
+        assert store.count(HistoryFilter(profile="killed")) >= 50
+
+
+def test_a_writer_that_closes_leaves_nothing_for_the_next_open_to_check(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "data" / "history.sqlite3"
+    fill_past_the_small_size(path)
+    process = writer(path, 20, "closed")
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 0, stderr
+
+    assert not path.with_name("history.sqlite3-wal").exists()
+    with HistoryStore.open(path) as store:
+        assert store.full_check_reason is None
+        assert store.count(HistoryFilter(profile="closed")) == 20
