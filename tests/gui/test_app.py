@@ -189,3 +189,105 @@ def test_the_keyring_is_opened_off_the_gui_thread_at_start(
         assert gui.window.keyring_problem is None
     finally:
         gui.close()
+
+
+def test_the_window_shows_and_takes_input_before_the_keyring_answers(
+    qtbot, paths, redactor, tasks, keyring_backend, secrets, gateway, add_profile
+):
+    from app.core.secrets import KeyringStore
+    from app.gui.main import open_window, start_gui
+
+    add_profile("Stage", gateway.url)
+    answer = threading.Event()
+
+    def slow_keyring(redactor):
+        answer.wait(10)
+        return KeyringStore(keyring_backend, redactor)
+
+    gui, opening = start_gui(paths, redactor, tasks, open_secrets=slow_keyring)
+    opening.on_ready = lambda: open_window(gui, opening)
+    window = gui.window
+    try:
+        with qtbot.waitSignal(window.first_painted, timeout=3000):
+            window.show()
+        opening.start()
+        window.plan_field.set_text("681")
+        window.user_field.set_text("7")
+        qtbot.wait(200)  # the history is open by now; the keyring still says nothing
+        assert opening.history is not None
+        assert window.workspace is None
+        assert not window.run_button.isEnabled()
+        assert window.run_hint.text() == "Opening…"
+        assert window.bottom_tabs.tabText(0) == "History"
+        assert window.banners.shown_keys() == []
+
+        with qtbot.waitSignal(window.opened, timeout=5000):
+            answer.set()
+        qtbot.waitUntil(lambda: window.run_button.isEnabled(), timeout=5000)
+        assert window.current_profile_name() == "Stage"
+        # What was typed while opening is kept.
+        assert (window.plan_field.value(), window.user_field.value()) == (681, 7)
+        assert window.keyring_problem is None
+        assert gui.workspace is not None
+        assert gui.workspace.secrets.backend_name.endswith("MemoryKeyring")
+        assert [window.bottom_tabs.tabText(i) for i in range(2)] == [
+            "History",
+            "&Status",
+        ]
+    finally:
+        answer.set()
+        gui.close()
+
+
+def test_a_keyring_that_never_answers_gives_way_to_a_session_store(
+    qtbot, monkeypatch, paths, redactor, tasks
+):
+    import app.gui.main as gui_main
+
+    monkeypatch.setattr(gui_main, "KEYRING_WAIT_SECONDS", 0.3)
+    hung = threading.Event()
+    gui, opening = gui_main.start_gui(
+        paths, redactor, tasks, open_secrets=lambda redactor: hung.wait(10)
+    )
+    opening.on_ready = lambda: gui_main.open_window(gui, opening)
+    try:
+        started = time.monotonic()
+        with qtbot.waitSignal(gui.window.opened, timeout=5000):
+            gui.window.show()
+            opening.start()
+        assert time.monotonic() - started < 3
+        assert "did not answer within 0.3 s" in gui.window.keyring_problem
+        assert "keyring" in gui.window.banners.shown_keys()
+    finally:
+        hung.set()
+        gui.close()
+
+
+def test_when_the_history_cannot_be_opened_the_window_says_so(
+    qtbot, monkeypatch, caplog, paths, redactor, tasks, secrets
+):
+    import app.gui.main as gui_main
+
+    def broken(path):
+        raise OSError("disk on fire")
+
+    monkeypatch.setattr(gui_main, "open_history_for_window", broken)
+    gui, opening = gui_main.start_gui(paths, redactor, tasks, secrets=secrets)
+    done = []
+    opening.on_ready = lambda: (gui_main.open_window(gui, opening), done.append(1))
+    try:
+        gui.window.show()
+        opening.start()
+        qtbot.waitUntil(lambda: bool(done), timeout=5000)
+        window = gui.window
+        assert window.workspace is None
+        assert window.banners.shown_keys() == ["open"]
+        assert "could not open its settings and history (OSError)" in (
+            window.open_problem or ""
+        )
+        assert not window.run_button.isEnabled()
+        assert window.run_hint.text() == "Cannot run: see above"
+        assert "Could not open the settings and the history" in caplog.text
+        assert "disk on fire" in caplog.text
+    finally:
+        gui.close()

@@ -1,4 +1,4 @@
-"""The command line stays light: it never loads Qt."""
+"""The layers stay light: the CLI never loads Qt, start-up paths load what they need."""
 
 import subprocess
 import sys
@@ -27,3 +27,62 @@ def test_the_command_line_never_loads_qt(tmp_path):
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == ""
     assert len(app.cli.COMMAND_MODULES) >= 4
+
+
+HEAVY = ("pydantic", "httpx", "httpcore", "keyring", "jwt", "sqlite3")
+
+WINDOW_IMPORTS = """
+import sys
+import app.gui.main
+late = ("app.core.settings", "app.core.workspace", "app.core.history",
+        "app.core.diagnostics", "app.gui.history_view", "app.gui.status_panel",
+        "app.gui.settings_dialog")
+loaded = sorted(m for m in sys.modules if m.split(".")[0] in {heavy} or m in late)
+print(",".join(loaded))
+"""
+
+
+def test_what_the_window_needs_to_show_imports_nothing_heavy(tmp_path):
+    # The window is shown before the settings, the keyring and the history are
+    # opened (off the GUI thread); importing any of them here delays it.
+    result = subprocess.run(
+        [sys.executable, "-c", WINDOW_IMPORTS.format(heavy=set(HEAVY))],
+        capture_output=True,
+        text=True,
+        env={
+            "PLAN_RUNNER_HOME": str(tmp_path),
+            "PATH": "",
+            "QT_QPA_PLATFORM": "offscreen",
+        },
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == ""
+
+
+RUN_IMPORTS = """
+import sys
+from app.cli import main
+code = main(["run", "--gateway", "http://127.0.0.1:9", "--plan", "681", "--user", "1"])
+assert code == 6, code  # nothing listens on the discard port: not sent
+sys.stdout.flush()
+sys.stderr.write("loaded:" + ",".join(sorted({m.split(".")[0] for m in sys.modules} & {"pydantic", "keyring"})))
+"""
+
+
+def test_a_run_with_a_gateway_url_imports_no_settings_models_and_no_keyring(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-c", RUN_IMPORTS],
+        capture_output=True,
+        text=True,
+        env={
+            "PLAN_RUNNER_HOME": str(tmp_path),
+            "PLAN_RUNNER_TOKEN": "abcdefgh12345678",
+            "PATH": "",
+        },
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stderr.strip().splitlines()[-1] == "loaded:"
