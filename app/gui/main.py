@@ -402,6 +402,10 @@ class Opening:
                 history.store.close()
             return
         self.history = history
+        if self.secrets is None:
+            self.gui.window.show_opening_hint(
+                "Waiting for the keyring (it may be asking to be unlocked)…"
+            )
         self._step()
 
     def _on_failed(self, error: BaseException) -> None:

@@ -232,6 +232,7 @@ class MainWindow(QMainWindow):
         self.keyring_problem: str | None = None
         self.notices: list[str] = []
         self.open_problem: str | None = None
+        self.opening_hint = "Opening…"
         self.demo = demo
         self.history_view: HistoryView | None = None
         self.status_panel: StatusPanel | None = None
@@ -512,6 +513,7 @@ class MainWindow(QMainWindow):
         self._workspace_actions = (settings, retention)
         for action in self._workspace_actions:
             action.setEnabled(False)
+        self.settings_button.setEnabled(False)
         file_menu.addSeparator()
         quit_action = QAction("&Quit", self)
         quit_action.setShortcut(QKeySequence.StandardKey.Quit)
@@ -540,8 +542,14 @@ class MainWindow(QMainWindow):
         self._add_run_tabs()
         for action in self._workspace_actions:
             action.setEnabled(True)
+        self.settings_button.setEnabled(True)
         self.reload_profiles()
         self.opened.emit()
+
+    def show_opening_hint(self, hint: str) -> None:
+        """Say what opening is waiting for (beside Run, until :meth:`open`)."""
+        self.opening_hint = hint
+        self._update_run_button()
 
     def show_open_problem(self, problem: str) -> None:
         """Say that what the window works on could not be opened."""
@@ -745,7 +753,7 @@ class MainWindow(QMainWindow):
         if self.workspace is None:
             self.run_button.setEnabled(False)
             self.run_hint.setText(
-                "Cannot run: see above" if self.open_problem else "Opening…"
+                "Cannot run: see above" if self.open_problem else self.opening_hint
             )
             return
         ready = (

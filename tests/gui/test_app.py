@@ -217,14 +217,16 @@ def test_the_window_shows_and_takes_input_before_the_keyring_answers(
         assert opening.history is not None
         assert window.workspace is None
         assert not window.run_button.isEnabled()
-        assert window.run_hint.text() == "Opening…"
+        assert not window.settings_button.isEnabled()
+        assert window.run_hint.text().startswith("Waiting for the keyring")
         assert window.bottom_tabs.tabText(0) == "History"
         assert window.banners.shown_keys() == []
 
         with qtbot.waitSignal(window.opened, timeout=5000):
             answer.set()
-        qtbot.waitUntil(lambda: window.run_button.isEnabled(), timeout=5000)
+        qtbot.waitUntil(window.run_button.isEnabled, timeout=5000)
         assert window.current_profile_name() == "Stage"
+        assert window.settings_button.isEnabled()
         # What was typed while opening is kept.
         assert (window.plan_field.value(), window.user_field.value()) == (681, 7)
         assert window.keyring_problem is None
