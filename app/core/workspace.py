@@ -158,15 +158,12 @@ class Workspace:
         Raises:
             InputError: ``gateway_url`` is not a valid gateway URL.
         """
-        new = parse_gateway_url(gateway_url).origin
+        parse_gateway_url(gateway_url)
         try:
             stored = self.connection(name)
         except KeyringError:
             return None
-        if not stored.token or not stored.gateway_url:
-            return None
-        old = _origin(stored.gateway_url)
-        return (old, new) if old != new else None
+        return origin_change(stored, gateway_url)
 
     def save_profile(
         self,
@@ -360,6 +357,22 @@ class Workspace:
 
 def _catalogue_name(entries: list[CatalogueEntry], entry_id: int) -> str | None:
     return next((e.name for e in entries if e.id == entry_id and e.name), None)
+
+
+def origin_change(stored: Connection, gateway_url: str) -> tuple[str, str] | None:
+    """Return ``(old origin, new origin)`` when ``stored``'s token would move.
+
+    None when nothing would move: no token or no URL is stored, the origin
+    (scheme, host and port) stays the same, or ``gateway_url`` is not valid.
+    """
+    if not stored.token or not stored.gateway_url:
+        return None
+    try:
+        new = parse_gateway_url(gateway_url).origin
+    except InputError:
+        return None
+    old = _origin(stored.gateway_url)
+    return (old, new) if old != new else None
 
 
 def _origin(url: str) -> str:

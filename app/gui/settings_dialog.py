@@ -41,7 +41,7 @@ from app.core.secrets import Connection, SessionStore
 from app.core.settings import DEFAULT_READ_TIMEOUT, Profile
 from app.core.tokens import clean_token, token_facts
 from app.core.urls import parse_gateway_url
-from app.core.workspace import Workspace
+from app.core.workspace import Workspace, origin_change
 from app.gui import icons, theme
 from app.gui.catalogue import Catalogue, CatalogueEditor
 from app.gui.id_field import IdField
@@ -672,9 +672,18 @@ class SettingsDialog(QDialog):
         url = url_text if url_text and url_text != self._stored.gateway_url else None
         token = self.token_edit.text() or None
         old_name = self._current
+        drop_token = False
+        moved = origin_change(self._stored, url) if url and not token else None
+        if moved is not None:
+            choice = self.ask_token_move(profile.name, *moved)
+            if choice is None:
+                return
+            drop_token = choice == "remove"
         workspace = self.workspace  # the worker gets the core object, not the dialog
 
         def save() -> str:
+            if drop_token and old_name is not None:
+                workspace.clear_token(old_name)
             workspace.save_profile(
                 profile, gateway_url=url, token=token, replace_name=old_name
             )
@@ -689,6 +698,38 @@ class SettingsDialog(QDialog):
             on_finished=self._on_save_finished,
             on_failed=self._on_save_failed,
         )
+
+    def ask_token_move(self, name: str, old: str, new: str) -> str | None:
+        """Ask what to do with a token that a new gateway URL would take elsewhere.
+
+        Returns:
+            ``"remove"`` (save without the token), ``"keep"``, or None (cancel).
+        """
+        box = QMessageBox(
+            QMessageBox.Icon.Warning,
+            "The token would go to another gateway",
+            f"The token stored for {name!r} was set for {old}. With this URL, "
+            f"runs go to {new}, and the token would be sent there.",
+            QMessageBox.StandardButton.NoButton,
+            self,
+        )
+        box.setInformativeText(
+            "A token belongs to the environment that issued it: one from staging "
+            "does not work in production, and should not be sent to a host it "
+            "was not made for. Remove it and set the new environment's token, "
+            "unless both accept the same one."
+        )
+        remove = box.addButton("&Remove the token", QMessageBox.ButtonRole.AcceptRole)
+        keep = box.addButton("&Keep the token", QMessageBox.ButtonRole.DestructiveRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(remove)
+        box.exec()
+        clicked = box.clickedButton()
+        if clicked is remove:
+            return "remove"
+        if clicked is keep:
+            return "keep"
+        return None
 
     def _on_save_finished(self, name: str) -> None:
         self._saving = False

@@ -272,3 +272,65 @@ def test_removing_a_profile_forgets_its_secrets(
     assert keyring_backend.entry("Keep") is not None
     qtbot.waitUntil(lambda: window.profile_combo.count() == 1, timeout=3000)
     assert window.current_profile_name() == "Keep"
+
+
+@pytest.mark.parametrize(
+    ("choice", "expected_token"), [("remove", None), ("keep", "demo-token")]
+)
+def test_a_new_gateway_origin_asks_before_the_token_goes_there(
+    qtbot,
+    gateway,
+    add_profile,
+    open_gui,
+    open_dialog,
+    keyring_backend,
+    choice,
+    expected_token,
+):
+    add_profile("Stage", gateway.url)
+    dialog = open_dialog(open_gui().window, "Stage")
+    asked = []
+    dialog.ask_token_move = lambda *args: asked.append(args) or choice
+    dialog.url_edit.setText("https://gw.prod.example.test/api")
+    with qtbot.waitSignal(dialog.finished, timeout=5000):
+        dialog.save_button.click()
+    old_origin = gateway.url.rstrip("/")
+    assert asked == [("Stage", old_origin, "https://gw.prod.example.test")]
+    assert keyring_backend.entry("Stage") == {
+        "gateway_url": "https://gw.prod.example.test/api",
+        "token": expected_token,
+    }
+
+
+def test_cancelling_the_token_question_saves_nothing(
+    qtbot, gateway, add_profile, open_gui, open_dialog, keyring_backend
+):
+    add_profile("Stage", gateway.url)
+    dialog = open_dialog(open_gui().window, "Stage")
+    dialog.ask_token_move = lambda *args: None
+    dialog.url_edit.setText("https://gw.prod.example.test/api")
+    dialog.save_button.click()
+    qtbot.wait(100)
+    assert dialog.isVisible()
+    assert keyring_backend.entry("Stage") == {
+        "gateway_url": gateway.url,
+        "token": "demo-token",
+    }
+
+
+@pytest.mark.parametrize("change", ["same origin", "new token"])
+def test_no_question_when_the_token_stays_with_its_gateway(
+    qtbot, gateway, add_profile, open_gui, open_dialog, keyring_backend, change
+):
+    add_profile("Stage", gateway.url)
+    dialog = open_dialog(open_gui().window, "Stage")
+    dialog.ask_token_move = lambda *args: pytest.fail(f"asked {args}")
+    if change == "same origin":
+        dialog.url_edit.setText(gateway.url.rstrip("/") + "/v2")
+    else:
+        dialog.url_edit.setText("https://gw.prod.example.test/api")
+        qtbot.keyClicks(dialog.token_edit, SECRET)
+    with qtbot.waitSignal(dialog.finished, timeout=5000):
+        dialog.save_button.click()
+    entry = keyring_backend.entry("Stage")
+    assert entry["token"] == ("demo-token" if change == "same origin" else SECRET)
