@@ -27,7 +27,7 @@ from app.cli.context import (
     ReaderAwareStream,
     fail,
 )
-from app.core.errors import InputError, PlanRunnerError
+from app.core.errors import InputError, PlanRunnerError, SetupError
 
 EXIT_INTERNAL = 1
 
@@ -82,7 +82,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _command(args)
     from app.gui.main import run_app  # noqa: PLC0415 - only the GUI needs Qt
 
-    return run_app(demo=args.demo, self_check=args.self_check)
+    try:
+        return run_app(demo=args.demo, self_check=args.self_check)
+    except SetupError as error:  # shown in a dialog too; the terminal gets it here
+        return fail(str(error), EXIT_SETUP)
 
 
 @contextmanager

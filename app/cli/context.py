@@ -7,11 +7,9 @@ import logging
 import os
 import sys
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, TextIO
 
-from app.core.errors import SetupError
-from app.core.paths import HOME_VARIABLE, AppPaths
+from app.core.paths import HOME_VARIABLE, AppPaths, check_folders
 from app.core.redact import Redactor
 from app.core.secrets import SecretStore
 
@@ -121,42 +119,6 @@ class CliContext:
         for handler in self._handlers:
             root.removeHandler(handler)
             handler.close()
-
-
-def check_folders(paths: AppPaths, home: str | None = None) -> None:
-    """Refuse to start when a file stands where one of the app's folders must be.
-
-    Args:
-        paths: The app's folders (created later, when missing).
-        home: The value of ``PLAN_RUNNER_HOME``, if set, to name in the message.
-
-    Raises:
-        SetupError: Which path is a file, and what to do.
-    """
-    for folder in (paths.config_dir, paths.data_dir, paths.log_dir):
-        blocker = _file_in_the_way(folder)
-        if blocker is None:
-            continue
-        if home:
-            raise SetupError(
-                f"{HOME_VARIABLE} must be a folder, but {blocker} is a file. Point "
-                f"{HOME_VARIABLE} at a folder (it is created when missing), or "
-                "move the file away."
-            )
-        raise SetupError(
-            f"Plan Runner keeps its files in the folder {folder}, but {blocker} "
-            "is a file. Move or rename that file, then try again."
-        )
-
-
-def _file_in_the_way(folder: Path) -> Path | None:
-    """Return the file (or dangling link) at ``folder`` or above it, if any."""
-    for candidate in (folder, *folder.parents):
-        if candidate.is_dir():
-            return None
-        if candidate.exists() or candidate.is_symlink():
-            return candidate
-    return None
 
 
 class ReaderAwareStream:

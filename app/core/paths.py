@@ -7,6 +7,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from app.core.errors import SetupError
+
 APP_NAME = "plan-runner"
 HOME_VARIABLE = "PLAN_RUNNER_HOME"
 POLICY_VARIABLE = "PLAN_RUNNER_POLICY"
@@ -82,3 +84,39 @@ def system_policy_file() -> Path:
     if sys.platform == "darwin":
         return Path("/Library/Application Support") / APP_NAME / "policy.json"
     return Path("/etc") / APP_NAME / "policy.json"
+
+
+def check_folders(paths: AppPaths, home: str | None = None) -> None:
+    """Refuse to start when a file stands where one of the app's folders must be.
+
+    Args:
+        paths: The app's folders (created later, when missing).
+        home: The value of ``PLAN_RUNNER_HOME``, if set, to name in the message.
+
+    Raises:
+        SetupError: Which path is a file, and what to do.
+    """
+    for folder in (paths.config_dir, paths.data_dir, paths.log_dir):
+        blocker = _file_in_the_way(folder)
+        if blocker is None:
+            continue
+        if home:
+            raise SetupError(
+                f"{HOME_VARIABLE} must be a folder, but {blocker} is a file. Point "
+                f"{HOME_VARIABLE} at a folder (it is created when missing), or "
+                "move the file away."
+            )
+        raise SetupError(
+            f"Plan Runner keeps its files in the folder {folder}, but {blocker} "
+            "is a file. Move or rename that file, then try again."
+        )
+
+
+def _file_in_the_way(folder: Path) -> Path | None:
+    """Return the file (or dangling link) at ``folder`` or above it, if any."""
+    for candidate in (folder, *folder.parents):
+        if candidate.is_dir():
+            return None
+        if candidate.exists() or candidate.is_symlink():
+            return candidate
+    return None

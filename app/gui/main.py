@@ -40,9 +40,9 @@ from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from app import __version__
-from app.core.errors import PlanRunnerError
+from app.core.errors import PlanRunnerError, SetupError
 from app.core.logs import setup_logging
-from app.core.paths import AppPaths
+from app.core.paths import HOME_VARIABLE, AppPaths, check_folders
 from app.core.redact import Redactor
 from app.core.runner import Runner
 from app.core.secrets import SecretStore, SessionStore, open_secret_store
@@ -505,6 +505,11 @@ def create_application() -> QApplication:
     return app
 
 
+def tell_cannot_start(text: str) -> None:
+    """Say in a dialog why the app cannot start (it may have no terminal)."""
+    QMessageBox.critical(None, "Plan Runner cannot start", text)
+
+
 def open_window(gui: Gui, opening: Opening) -> None:
     """Hand what was opened to the window; say so in the window if that failed."""
     error = opening.error
@@ -542,7 +547,15 @@ def run_app(*, demo: bool, self_check: bool) -> int:
         from app.gui.demo import DemoEnvironment  # noqa: PLC0415
 
         environment = DemoEnvironment(redactor).start()
-    paths = environment.paths if environment else AppPaths.from_environment()
+    if environment is not None:
+        paths = environment.paths
+    else:
+        paths = AppPaths.from_environment()
+        try:
+            check_folders(paths, os.environ.get(HOME_VARIABLE))
+        except SetupError as error:
+            tell_cannot_start(str(error))
+            raise
     handlers = setup_logging(paths.log_file, redactor)
     previous_qt_handler = qInstallMessageHandler(qt_message_handler)
     previous_hook = sys.excepthook

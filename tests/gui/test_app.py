@@ -293,3 +293,21 @@ def test_when_the_history_cannot_be_opened_the_window_says_so(
         assert "disk on fire" in caplog.text
     finally:
         gui.close()
+
+
+def test_a_file_where_the_home_folder_must_be_is_said_in_a_dialog(
+    qtbot, monkeypatch, tmp_path, capsys
+):
+    import app.gui.main as gui_main
+    from app.cli import main
+
+    home = tmp_path / "home-is-a-file"
+    home.write_text("not a folder", encoding="utf-8")
+    monkeypatch.setenv("PLAN_RUNNER_HOME", str(home))
+    said = []
+    monkeypatch.setattr(gui_main, "tell_cannot_start", said.append)
+    assert main([]) == 8
+    assert len(said) == 1
+    assert f"PLAN_RUNNER_HOME must be a folder, but {home} is a file" in said[0]
+    assert said[0] in capsys.readouterr().err
+    assert home.read_text(encoding="utf-8") == "not a folder"

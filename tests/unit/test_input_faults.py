@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from samples import sample_outcome
 
 from app.cli import build_parser, main
-from app.cli.context import CliContext, ReaderAwareStream, check_folders, reader_gone
+from app.cli.context import CliContext, ReaderAwareStream, reader_gone
 from app.cli.history import parse_when
 from app.core.contract import LONG_MAX, parse_id
 from app.core.errors import InputError, SetupError
@@ -30,7 +30,7 @@ from app.core.history import (
     iter_rows,
 )
 from app.core.outcome import Category, Outcome
-from app.core.paths import AppPaths
+from app.core.paths import AppPaths, check_folders
 from app.core.settings import (
     MAX_FILE_BYTES,
     Policy,
