@@ -8,6 +8,7 @@ runs off the GUI thread through the app's task helper.
 
 from __future__ import annotations
 
+import html
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -88,6 +89,32 @@ def _value_label(parent: QWidget, name: str) -> QLabel:
     label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
     label.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Minimum)
     return label
+
+
+def _html_escape(text: str) -> str:
+    return html.escape(text, quote=False)
+
+
+def _problems_html(problems: list[dict[str, str]]) -> str:
+    """Return the problems as paragraphs, each fix indented under its problem.
+
+    Rich text, so that a fix that wraps stays indented; every text is escaped
+    (messages name URLs and hosts people typed).
+    """
+    if not problems:
+        return "No problems found."
+    parts = []
+    for problem in problems:
+        word = "Problem" if problem["severity"] == "error" else "Warning"
+        parts.append(
+            f'<p style="margin:0">{word}: {_html_escape(problem["message"])}</p>'
+        )
+        if problem.get("remedy"):
+            parts.append(
+                '<p style="margin:0 0 4px 18px">'
+                f"Fix: {_html_escape(problem['remedy'])}</p>"
+            )
+    return "".join(parts)
 
 
 class StatusPanel(QWidget):
@@ -185,6 +212,7 @@ class StatusPanel(QWidget):
         self.problems = _value_label(self, "statusProblems")
         self.problems.setAccessibleName("Problems found")
         self.problems.setWordWrap(True)
+        self.problems.setTextFormat(Qt.TextFormat.RichText)
         self.problems.setText("")
         layout.addWidget(self.problems)
 
@@ -339,16 +367,7 @@ class StatusPanel(QWidget):
             return
         for key, text in _field_texts(report).items():
             self.fields[key].setText(text)
-        problems = report.get("problems", [])
-        lines = []
-        for problem in problems:
-            word = "Problem" if problem["severity"] == "error" else "Warning"
-            lines.append(f"{word}: {problem['message']}")
-            if problem.get("remedy"):
-                lines.append(f"    Fix: {problem['remedy']}")
-        if not lines:
-            lines.append("No problems found.")
-        self.problems.setText("\n".join(lines))
+        self.problems.setText(_problems_html(report.get("problems", [])))
         tone_name = {"ok": "green", "ok, with warnings": "amber"}.get(
             report["verdict"], "red"
         )
@@ -476,7 +495,9 @@ class StatusPanel(QWidget):
         if kind == "doctor":
             self.doctor_state.setText(f"The doctor could not run: {text}")
         elif kind == "status":
-            self.problems.setText(f"The status could not be loaded: {text}")
+            self.problems.setText(
+                _html_escape(f"The status could not be loaded: {text}")
+            )
         self.message_posted.emit(text)
 
     def _update_buttons(self) -> None:

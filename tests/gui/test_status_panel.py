@@ -191,3 +191,23 @@ def test_copy_as_curl_is_redacted_and_the_real_token_needs_a_yes(
     assert f"'Authorization: Bearer {TOKEN}'" in clipboard.text()
     assert TOKEN not in dialog.text.toPlainText()
     clipboard.clear()
+
+
+def test_problems_are_escaped_and_each_fix_sits_under_its_problem():
+    from app.gui.status_panel import _problems_html
+
+    text = _problems_html(
+        [
+            {
+                "severity": "error",
+                "message": "Host <b>evil</b> & co",
+                "remedy": "Do <i>x</i>",
+            },
+            {"severity": "warning", "message": "Slow"},
+        ]
+    )
+    assert "Problem: Host &lt;b&gt;evil&lt;/b&gt; &amp; co" in text
+    assert "<b>" not in text
+    assert "<i>" not in text
+    assert text.index("Fix: Do &lt;i&gt;x&lt;/i&gt;") < text.index("Warning: Slow")
+    assert _problems_html([]) == "No problems found."
