@@ -1208,7 +1208,9 @@ def run_doctor(
     The steps are DNS, proxy, TCP connect, TLS handshake (https only) and an
     HTTP ``GET`` of the gateway's base URL without the token. A step after a
     failed one is skipped with the reason. No run is sent, and each step is
-    bounded by ``timeout`` seconds.
+    bounded by ``timeout`` seconds. A gateway on this machine is reached
+    directly, whatever proxy the settings or the environment name, as runs reach
+    it (see :func:`~app.core.exchange.for_gateway`).
 
     Raises:
         InputError: ``gateway_url`` is a string that is not a gateway URL.
@@ -1219,7 +1221,18 @@ def run_doctor(
         else parse_gateway_url(gateway_url)
     )
     timeout = min(max(timeout, 0.5), 60.0)
+    # The rule of runs and status: a gateway on this machine is reached directly.
+    # Every later step (the proxy facts, the tunnel, the HTTP client) follows
+    # these settings, so none of them can go through a proxy for it.
+    client_settings = for_gateway(client_settings, gateway)
     proxy = effective_proxy(gateway, client_settings, source=proxy_source)
+    if gateway.is_loopback:
+        proxy = dataclasses.replace(
+            proxy,
+            source="none (the gateway is on this machine)",
+            detail="No proxy: connects directly, because the gateway is on this "
+            "machine (a proxy is never used for it).",
+        )
     doctor = _Doctor(gateway, client_settings, proxy, timeout, clock)
     checks: list[tuple[str, Callable[[], DoctorStep]]] = [
         ("DNS", doctor.dns),

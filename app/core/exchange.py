@@ -115,8 +115,8 @@ def for_gateway(settings: ClientSettings, gateway: GatewayUrl) -> ClientSettings
 
     A gateway on this machine is reached directly, never through a proxy: the
     proxy may be on another machine, and it would see the token of a plain-http
-    loopback run. Runs and ``plan-runner status`` apply this; the connectivity
-    doctor does not yet, so it can still report a proxy for a loopback gateway.
+    loopback run. Runs, ``plan-runner status`` and the connectivity doctor all
+    apply this, so they agree on how a gateway is reached.
     """
     if gateway.is_loopback:
         return dataclasses.replace(settings, proxy=None, trust_env=False)

@@ -2,6 +2,7 @@
 ``plan-runner simulate`` on loopback, with tokens in the real Secret Service."""
 
 import base64
+import ipaddress
 import json
 import socket
 import time
@@ -34,6 +35,27 @@ def setup_profile(cli, name, url, token=TOKEN):
     assert added.returncode == 0, added.stderr
     stored = cli("token", "set", "--profile", name, stdin=token)
     assert stored.returncode == 0, stored.stderr
+
+
+def this_machine_address():
+    """Return an address of this machine that is not a loopback one, or skip.
+
+    Proxies apply only to a gateway on another machine; a simulator listening on
+    this address is reached the way such a gateway would be, and still stays on
+    this machine.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            # Connecting a UDP socket sends nothing: it only picks the address
+            # this machine would send from (a documentation address, never used).
+            probe.connect(("198.51.100.1", 9))
+            address = probe.getsockname()[0]
+        except OSError as error:
+            pytest.skip(f"this machine has no route off the loopback ({error})")
+    parsed = ipaddress.ip_address(address)
+    if parsed.is_loopback or parsed.is_unspecified:
+        pytest.skip(f"this machine has no address but the loopback ({address})")
+    return address
 
 
 def closed_port_url():
@@ -194,7 +216,8 @@ def test_diagnose_without_any_profile_is_a_setup_problem(cli):
     assert "Traceback" not in result.stderr
 
 
-def test_diagnose_with_a_malformed_proxy_variable_reports_it(cli, gateway):
+def test_diagnose_with_a_malformed_proxy_variable_reports_it(cli, start_simulator):
+    gateway = start_simulator("--host", this_machine_address(), "--token", TOKEN)
     cli.env["HTTP_PROXY"] = "http://proxy:notaport"
     cli.env.pop("NO_PROXY", None)
     cli.env.pop("no_proxy", None)
@@ -203,4 +226,20 @@ def test_diagnose_with_a_malformed_proxy_variable_reports_it(cli, gateway):
     assert result.returncode == 0, result.stdout + result.stderr
     assert "[warn] Proxy" in result.stdout
     assert "HTTP_PROXY='http://proxy:notaport'" in result.stdout
+    assert "Traceback" not in result.stderr
+
+
+def test_diagnose_reaches_a_gateway_on_this_machine_directly(cli, gateway):
+    dead_proxy = closed_port_url()
+    cli.env.update(HTTP_PROXY=dead_proxy, http_proxy=dead_proxy, ALL_PROXY=dead_proxy)
+    cli.env.pop("NO_PROXY", None)
+    cli.env.pop("no_proxy", None)
+    result = cli("diagnose", "--gateway", gateway.url, "--timeout", "3")
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (
+        "[ ok ] Proxy          No proxy: connects directly, because the gateway is "
+        "on this machine" in result.stdout
+    )
+    assert dead_proxy not in result.stdout
     assert "Traceback" not in result.stderr

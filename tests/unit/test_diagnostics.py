@@ -28,6 +28,7 @@ from app.core.diagnostics import (
     format_status,
     mask_proxy_url,
     parse_certificate,
+    proxy_source,
     run_doctor,
     status_report,
     write_bundle,
@@ -38,6 +39,7 @@ from app.core.logs import setup_logging
 from app.core.outcome import Category, Outcome
 from app.core.paths import AppPaths
 from app.core.redact import Redactor
+from app.core.runner import Runner
 from app.core.secrets import SessionStore
 from app.core.settings import Policy, Profile
 from app.core.urls import parse_gateway_url
@@ -470,6 +472,40 @@ def tls_gateway(test_ca):
         yield sim
 
 
+# Proxies apply only to a gateway on another machine, so the doctor's proxy tests
+# need a gateway whose name is not a loopback name. This one is known to this test
+# process alone, which resolves it to the loopback where the simulator listens: the
+# doctor and the test proxy (a thread of this process) find it, nothing else does.
+GATEWAY_NAME = "gw.doctor.test"
+
+
+@pytest.fixture
+def gateway_name(monkeypatch):
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host, *args, **kwargs):
+        name = host.decode() if isinstance(host, bytes) else host
+        if isinstance(name, str) and name.lower() == GATEWAY_NAME:
+            host = "127.0.0.1"
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return GATEWAY_NAME
+
+
+def by_name(sim):
+    """Return the simulator's URL with the test-only gateway name as its host."""
+    return sim.url.replace("//127.0.0.1:", f"//{GATEWAY_NAME}:", 1)
+
+
+@pytest.fixture
+def named_tls_gateway(test_ca, gateway_name):
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    test_ca.issue_cert(gateway_name).configure_cert(context)
+    with Simulator(ssl_context=context) as sim:
+        yield sim
+
+
 @pytest.fixture
 def ca_file(test_ca, tmp_path):
     path = tmp_path / "company-ca.pem"
@@ -564,12 +600,12 @@ def test_an_unresolvable_host_fails_dns_within_the_bound(no_proxy_env):
 
 @pytest.mark.parametrize("value", ["::bad::", "http://h:notaport", "socks9://x:1"])
 def test_a_malformed_https_proxy_variable_is_reported_not_fatal(
-    tls_gateway, ca_file, no_proxy_env, monkeypatch, value
+    named_tls_gateway, ca_file, no_proxy_env, monkeypatch, value
 ):
     monkeypatch.setenv("HTTPS_PROXY", value)
     monkeypatch.setenv("NO_PROXY", "[[[,,,")
     steps = run_doctor(
-        tls_gateway.url, ClientSettings(extra_ca_file=ca_file), timeout=3
+        by_name(named_tls_gateway), ClientSettings(extra_ca_file=ca_file), timeout=3
     )
     proxy = steps[1]
     assert proxy.verdict is Verdict.WARNING
@@ -619,9 +655,9 @@ def test_a_missing_extra_ca_file_is_a_setup_failure(tls_gateway, tmp_path):
     assert doctor_exit_code(steps) == 8
 
 
-def test_an_unusable_explicit_proxy_is_a_setup_failure(simulator):
+def test_an_unusable_explicit_proxy_is_a_setup_failure(simulator, gateway_name):
     steps = run_doctor(
-        simulator.url, ClientSettings(proxy="http://h:notaport"), timeout=3
+        by_name(simulator), ClientSettings(proxy="http://h:notaport"), timeout=3
     )
     assert steps[1].verdict is Verdict.FAILED
     assert steps[1].setup
@@ -637,6 +673,7 @@ class _ConnectProxy(socketserver.ThreadingTCPServer):
     def __init__(self, refuse=False):
         self.refuse = refuse
         self.targets = []
+        self.received = []  # every chunk a client sent, tunnelled bytes included
         super().__init__(("127.0.0.1", 0), _ConnectHandler)
         self.thread = threading.Thread(target=self.serve_forever, daemon=True)
 
@@ -662,6 +699,7 @@ class _ConnectHandler(socketserver.BaseRequestHandler):
             if not chunk:
                 return
             head += chunk
+        self.server.received.append(head)
         method, target, _ = head.split(b"\r\n", 1)[0].decode().split(" ", 2)
         self.server.targets.append((method, target))
         if method != "CONNECT" or self.server.refuse:
@@ -680,41 +718,112 @@ class _ConnectHandler(socketserver.BaseRequestHandler):
                     data = sock.recv(65536)
                     if not data:
                         return
+                    if sock is self.request:
+                        self.server.received.append(data)
                     (upstream if sock is self.request else self.request).sendall(data)
         finally:
             upstream.close()
 
 
 def test_tls_is_checked_through_a_connect_proxy(
-    tls_gateway, ca_file, no_proxy_env, monkeypatch
+    named_tls_gateway, ca_file, no_proxy_env, monkeypatch
 ):
     with _ConnectProxy() as proxy:
         monkeypatch.setenv("HTTPS_PROXY", proxy.url)
         steps = run_doctor(
-            tls_gateway.url, ClientSettings(extra_ca_file=ca_file), timeout=3
+            by_name(named_tls_gateway), ClientSettings(extra_ca_file=ca_file), timeout=3
         )
     assert [s.verdict for s in steps] == [Verdict.OK] * 5, format_doctor(steps, None)
     assert steps[1].detail == (
         f"Through the proxy {proxy.url}, from the environment variable HTTPS_PROXY."
     )
     assert f"the proxy 127.0.0.1:{proxy.server_address[1]}" in steps[2].detail
-    target = f"127.0.0.1:{tls_gateway.port}"
+    target = f"{GATEWAY_NAME}:{named_tls_gateway.port}"
     assert proxy.targets == [("CONNECT", target)] * 2
-    assert tls_gateway.queue_posts == []
+    assert named_tls_gateway.queue_posts == []
 
 
 def test_a_proxy_that_refuses_the_tunnel_is_named(
-    tls_gateway, ca_file, no_proxy_env, monkeypatch
+    named_tls_gateway, ca_file, no_proxy_env, monkeypatch
 ):
     with _ConnectProxy(refuse=True) as proxy:
         monkeypatch.setenv("HTTPS_PROXY", proxy.url)
         steps = run_doctor(
-            tls_gateway.url, ClientSettings(extra_ca_file=ca_file), timeout=3
+            by_name(named_tls_gateway), ClientSettings(extra_ca_file=ca_file), timeout=3
         )
     assert steps[3].verdict is Verdict.FAILED
-    assert "The proxy refused to connect to 127.0.0.1" in steps[3].detail
+    assert f"The proxy refused to connect to {GATEWAY_NAME}" in steps[3].detail
     assert "HTTP 403" in steps[3].detail
     assert "NO_PROXY" in steps[3].remedy
+
+
+ON_THIS_MACHINE = (
+    "No proxy: connects directly, because the gateway is on this machine (a proxy "
+    "is never used for it)."
+)
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])
+@pytest.mark.parametrize("where", ["the environment", "the settings"])
+def test_the_doctor_reaches_a_gateway_on_this_machine_directly_and_says_so(
+    request, ca_file, no_proxy_env, monkeypatch, scheme, where
+):
+    gateway = request.getfixturevalue(
+        "simulator" if scheme == "http" else "tls_gateway"
+    )
+    with _ConnectProxy() as proxy:
+        settings = ClientSettings(extra_ca_file=ca_file)
+        if where == "the environment":
+            for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
+                monkeypatch.setenv(name, proxy.url)
+        else:
+            settings = ClientSettings(extra_ca_file=ca_file, proxy=proxy.url)
+        steps = run_doctor(gateway.url, settings, timeout=3)
+
+    assert verdicts(steps) == {
+        "DNS": Verdict.OK,
+        "Proxy": Verdict.OK,
+        "TCP connect": Verdict.OK,
+        "TLS handshake": Verdict.SKIPPED if scheme == "http" else Verdict.OK,
+        "HTTP": Verdict.OK,
+    }, format_doctor(steps, None)
+    assert steps[1].detail == ON_THIS_MACHINE
+    assert steps[1].facts["url"] is None
+    assert steps[1].facts["source"] == "none (the gateway is on this machine)"
+    assert steps[2].detail.startswith(f"Connected to 127.0.0.1:{gateway.port} ")
+    assert ON_THIS_MACHINE in format_doctor(steps, parse_gateway_url(gateway.url))
+    assert proxy.targets == []
+    assert proxy.received == []
+    assert [(r.method, r.path) for r in gateway.requests] == [("GET", "/")]
+
+
+def test_doctor_status_and_runs_keep_a_loopback_token_away_from_the_proxy(
+    workspace, no_proxy_env, monkeypatch, redactor
+):
+    with Simulator(tokens=[TOKEN]) as gateway, _ConnectProxy() as proxy:
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        monkeypatch.setenv("ALL_PROXY", proxy.url)
+        add(workspace, url=gateway.url, proxy=proxy.url)
+        profile = workspace.profile("stage")
+        # As `plan-runner diagnose` does: the doctor, then the status report.
+        steps = run_doctor(
+            workspace.gateway("stage"),
+            workspace.client_settings(profile),
+            timeout=3,
+            proxy_source=proxy_source(workspace, profile),
+        )
+        report = status_report(workspace, "stage", NOW)
+        result = Runner(redactor).run(workspace.run_request("stage", 681, 1))
+
+    assert steps[1].detail == ON_THIS_MACHINE
+    assert steps[4].verdict is Verdict.OK
+    assert report["proxy"]["url"] is None
+    assert result.outcome.category is not Category.NETWORK
+    # The proxy saw nothing at all, so it never saw the token; the gateway did.
+    assert proxy.targets == []
+    assert TOKEN.encode() not in b"".join(proxy.received)
+    assert proxy.received == []
+    assert [post.token_ok for post in gateway.queue_posts] == [True]
 
 
 # The bundle -----------------------------------------------------------------
