@@ -58,14 +58,22 @@ class GatewayUrl:
 
 
 def is_loopback_host(host: str) -> bool:
-    """Return whether ``host`` names this machine."""
-    name = host.strip("[]").lower()
+    """Return whether ``host`` names this machine.
+
+    Besides ``localhost`` and 127.0.0.0/8 and ``::1``: the fully qualified
+    ``localhost.``, 127.x written as an IPv4-mapped IPv6 address, and the
+    unspecified addresses (``0.0.0.0``, ``::``), which connect to this machine.
+    """
+    name = host.strip("[]").lower().removesuffix(".")
     if name == "localhost" or name.endswith(".localhost"):
         return True
     try:
-        return ipaddress.ip_address(name).is_loopback
+        address = ipaddress.ip_address(name)
     except ValueError:
         return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        address = address.ipv4_mapped
+    return address.is_loopback or address.is_unspecified
 
 
 def parse_gateway_url(text: str) -> GatewayUrl:

@@ -55,8 +55,14 @@ def test_unusable_gateway_urls_say_what_to_fix(text, message):
         ("http://localhost:1", True),
         ("http://127.0.0.5", True),
         ("http://[::1]", True),
+        ("http://localhost.:8080", True),
+        ("http://0.0.0.0:8080", True),
+        ("http://[::]:8080", True),
+        ("http://[::ffff:127.0.0.1]:8080", True),
         ("http://gw.example.test", False),
         ("http://10.0.0.1", False),
+        ("http://[::ffff:10.0.0.1]", False),
+        ("http://localhost.example.test", False),
     ],
 )
 def test_loopback_hosts_are_recognised(text, loopback):
