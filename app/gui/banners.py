@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.gui import icons, theme
+from app.gui.wrapped_label import WrappedLabel
 
 
 @dataclass(frozen=True)
@@ -57,10 +58,8 @@ class Banner(QFrame):
         glyph.setAlignment(Qt.AlignmentFlag.AlignTop)
         glyph.setContentsMargins(0, 1, 0, 0)
 
-        self.label = QLabel(spec.text, self)
-        self.label.setWordWrap(True)
-        self.label.setTextFormat(Qt.TextFormat.PlainText)
-        self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.label = WrappedLabel(self)
+        self.label.setText(spec.text)
 
         layout = QHBoxLayout(self)
         layout.setContentsMargins(12, 8, 8, 8)

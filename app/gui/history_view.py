@@ -3,7 +3,8 @@
 The table reads the history a page at a time (keyset pagination through
 :meth:`~app.core.history.HistoryStore.page`), so a history of a million runs
 opens at once and holds only the pages scrolled to. Reads and the quick deletes
-run on the GUI thread: each is one indexed query.
+run on the GUI thread: each is one indexed query. Counting the matching runs
+reads a whole index; after a run it goes to a worker when the view has one.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import logging
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import (
     QAbstractTableModel,
@@ -20,6 +21,7 @@ from PySide6.QtCore import (
     QEvent,
     QModelIndex,
     QPersistentModelIndex,
+    QSize,
     Qt,
     QTimer,
     Signal,
@@ -30,6 +32,7 @@ from PySide6.QtGui import (
     QGuiApplication,
     QIcon,
     QKeySequence,
+    QResizeEvent,
 )
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -53,6 +56,7 @@ from app.core.contract import id_problem
 from app.core.errors import HistoryError
 from app.core.history import (
     UNKNOWN_TIME,
+    Cursor,
     HistoryFilter,
     HistoryRow,
     HistoryStore,
@@ -63,10 +67,16 @@ from app.core.history import (
 from app.core.outcome import Category
 from app.gui import icons, theme
 
+if TYPE_CHECKING:
+    from app.gui.status_panel import Submit
+
 log = logging.getLogger(__name__)
 
 FIT_ROWS = 20
 """How many of the newest rows the column widths are fitted to."""
+
+REMEMBERED_WIDTHS = 512
+"""How many measured cell widths the view keeps (see ``_width_wanted``)."""
 
 PAGE_SIZE = 200
 FILTER_DELAY_MS = 300
@@ -150,8 +160,38 @@ class HistoryModel(QAbstractTableModel):
         self.beginResetModel()
         self._rows = []
         self._exhausted = False
-        self._fetch()
+        self._rows = self._read_page(None)
         self.endResetModel()
+
+    def refresh(self) -> int | None:
+        """Read the first page again; return how many runs are new at its top.
+
+        After a run, the first page is mostly the runs shown with the new one
+        before them. Then the new runs are inserted and the rows past the first
+        page dropped, so the table repaints once and keeps its selection and
+        scroll position. Otherwise (runs deleted in between, for instance) the
+        model is reset, and None is returned.
+        """
+        shown = [row.id for row in self._rows]
+        self._exhausted = False
+        page = self._read_page(None)
+        read = [row.id for row in page]
+        added = read.index(shown[0]) if shown and shown[0] in read else None
+        if added is None or read[added:] != shown[: len(read) - added]:
+            self.beginResetModel()
+            self._rows = page
+            self.endResetModel()
+            return None
+        kept = len(read) - added
+        if kept < len(self._rows):
+            self.beginRemoveRows(QModelIndex(), kept, len(self._rows) - 1)
+            del self._rows[kept:]
+            self.endRemoveRows()
+        if added:
+            self.beginInsertRows(QModelIndex(), 0, added - 1)
+            self._rows[:0] = page[:added]
+            self.endInsertRows()
+        return added
 
     def set_colours(self, colours: dict[Category, QColor]) -> None:
         """Set the colour of each outcome's text and icon (for the scheme in use)."""
@@ -255,18 +295,14 @@ class HistoryModel(QAbstractTableModel):
         """Fetch the next page of runs."""
         if parent.isValid() or self._exhausted:
             return
-        page = self._read_page()
+        page = self._read_page(self._rows[-1].cursor if self._rows else None)
         if page:
             first = len(self._rows)
             self.beginInsertRows(QModelIndex(), first, first + len(page) - 1)
             self._rows.extend(page)
             self.endInsertRows()
 
-    def _fetch(self) -> None:
-        self._rows.extend(self._read_page())
-
-    def _read_page(self) -> list[HistoryRow]:
-        before = self._rows[-1].cursor if self._rows else None
+    def _read_page(self, before: Cursor | None) -> list[HistoryRow]:
         try:
             page = self._store.page(self._filters, before=before, limit=self._page_size)
         except HistoryError as error:
@@ -279,10 +315,57 @@ class HistoryModel(QAbstractTableModel):
         return page
 
 
+class _StatusSlot(QWidget):
+    """Holds the status line, so that a new status does not lay out the tab.
+
+    A label whose text changes asks every layout up to the window to be redone,
+    and the tab widget holding the view repaints everything in it when asked.
+    The status changes after every run, mostly to a text just as wide. The slot
+    has no layout: it places the label itself and passes a change of the
+    label's size hints on only when there is one.
+    """
+
+    def __init__(self, parent: QWidget) -> None:
+        super().__init__(parent)
+        self.label = QLabel(self)
+        self._hints = (QSize(), QSize())
+
+    def sizeHint(self) -> QSize:
+        """Return the label's size hint."""
+        self._hints = (self.label.sizeHint(), self.label.minimumSizeHint())
+        return self._hints[0]
+
+    def minimumSizeHint(self) -> QSize:
+        """Return the label's minimum size hint."""
+        self._hints = (self.label.sizeHint(), self.label.minimumSizeHint())
+        return self._hints[1]
+
+    def event(self, event: QEvent) -> bool:
+        """Pass the label's new size hints on, when they are new."""
+        if event.type() == QEvent.Type.LayoutRequest:
+            hints = (self.label.sizeHint(), self.label.minimumSizeHint())
+            if hints != self._hints:
+                self.updateGeometry()
+            return True
+        return super().event(event)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        """Give the label the whole slot."""
+        super().resizeEvent(event)
+        self.label.setGeometry(self.rect())
+
+
 class HistoryView(QWidget):
     """Every recorded run, with filters and the actions a person needs.
 
     The view does not own the store: whoever opened it closes it.
+
+    Args:
+        store: The history to show.
+        parent: The parent widget.
+        submit: Runs work off the GUI thread (``TaskRunner.submit``). Given,
+            the runs are counted there after each run; without it, on the GUI
+            thread.
 
     Signals:
         rerun_requested(object): The user wants to run a :class:`HistoryRow`
@@ -292,11 +375,22 @@ class HistoryView(QWidget):
 
     rerun_requested = Signal(object)
 
-    def __init__(self, store: HistoryStore, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        store: HistoryStore,
+        parent: QWidget | None = None,
+        *,
+        submit: Submit | None = None,
+    ) -> None:
         super().__init__(parent)
         self.setAccessibleName("History of runs")
         self._store = store
+        self._submit = submit
         self._total: int | None = None
+        self._total_version = 0
+        self._widths: dict[tuple[bool, int, str], int] = {}
+        self._counting = False
+        self._count_again = False
         self.history_model = HistoryModel(store, self)
         self.history_model.load_failed.connect(self._on_history_model_load_failed)
 
@@ -465,9 +559,10 @@ class HistoryView(QWidget):
         self.clear_action = self._action("Clear &all…", self._on_clear_triggered)
 
         row = QHBoxLayout()
-        self.status_label = QLabel(self)
+        status = _StatusSlot(self)
+        self.status_label = status.label
         self.status_label.setAccessibleName("History status")
-        row.addWidget(self.status_label, 1)
+        row.addWidget(status, 1)
         buttons = []
         for action, name in (
             (self.run_again_action, "Run again"),
@@ -520,8 +615,19 @@ class HistoryView(QWidget):
         """Read the history again (after a run), keeping the selected run."""
         selected = self.selected_row()
         self._fill_profiles()
+        filters, problems = self._read_fields()
+        self._show_problems(problems)
+        if filters is None:
+            return
+        if filters != self.history_model.filters:
+            self.history_model.set_filters(filters)
+        else:
+            known = self._known_total()
+            added = self.history_model.refresh()
+            if added is not None:
+                self._count_added(added, known)
         # After a run only the newest row is new: fit the columns to it alone.
-        self._apply_filters(force=True, fit_rows=1)
+        self._fit_columns(1)
         if selected is not None:
             self._select(selected.id)
 
@@ -566,7 +672,7 @@ class HistoryView(QWidget):
         self._update_actions()
 
     def _on_history_model_reset(self) -> None:
-        self._total = self._count()
+        self._set_total(self._count())
         self._update_status()
         self._update_actions()
 
@@ -574,11 +680,7 @@ class HistoryView(QWidget):
         self._update_status()
         self._update_actions()
 
-    def _on_history_model_rows_removed(
-        self, _parent: QModelIndex, first: int, last: int
-    ) -> None:
-        if self._total is not None:
-            self._total -= last - first + 1
+    def _on_history_model_rows_removed(self, *_args: object) -> None:
         self._update_status()
         self._update_actions()
 
@@ -617,6 +719,8 @@ class HistoryView(QWidget):
         except HistoryError as error:
             self._show_error("The run could not be deleted", str(error))
             return
+        if self._total is not None:
+            self._set_total(self._total - 1)
         self.history_model.remove_run(row.id)
         self._select_position(min(position, self.history_model.rowCount() - 1))
 
@@ -732,17 +836,44 @@ class HistoryView(QWidget):
         if rows == 0:
             return
         header = self.table.horizontalHeader()
-        grid = 1 if self.table.showGrid() else 0  # sizeHintForIndex leaves it out
+        widened = False
         for column in range(self.history_model.columnCount()):
             if column == COL_TITLE:
                 continue
-            wanted = header.sectionSizeHint(column)
+            wanted = self._width_wanted(-1, column)
             for row in range(rows):
-                index = self.history_model.index(row, column)
-                wanted = max(wanted, self.table.sizeHintForIndex(index).width() + grid)
+                wanted = max(wanted, self._width_wanted(row, column))
             if wanted > self.table.columnWidth(column):
                 self.table.setColumnWidth(column, wanted)
-        header.setSectionResizeMode(COL_TITLE, QHeaderView.ResizeMode.Stretch)
+                widened = True
+        stretch = QHeaderView.ResizeMode.Stretch
+        # Setting the mode again lays out and repaints the header and the rows.
+        if widened or header.sectionResizeMode(COL_TITLE) != stretch:
+            header.setSectionResizeMode(COL_TITLE, stretch)
+
+    def _width_wanted(self, row: int, column: int) -> int:
+        """Return the width a cell wants (row -1: the column's title).
+
+        Widths are remembered by text: a new run mostly repeats the texts of
+        the runs before it, and measuring a cell asks the model for each of
+        its roles.
+        """
+        if row < 0:
+            text = COLUMNS[column].title
+        else:
+            text = self.history_model.data(self.history_model.index(row, column))
+        width = self._widths.get((row < 0, column, text))
+        if width is None:
+            if len(self._widths) >= REMEMBERED_WIDTHS:
+                self._widths.clear()
+            if row < 0:
+                width = self.table.horizontalHeader().sectionSizeHint(column)
+            else:
+                index = self.history_model.index(row, column)
+                grid = 1 if self.table.showGrid() else 0  # left out of the hint
+                width = self.table.sizeHintForIndex(index).width() + grid
+            self._widths[(row < 0, column, text)] = width
+        return width
 
     def _read_fields(self) -> tuple[HistoryFilter | None, list[str]]:
         problems: list[str] = []
@@ -769,14 +900,16 @@ class HistoryView(QWidget):
         return filters, problems
 
     def _show_problems(self, problems: list[str]) -> None:
+        # Style sheets are set only when they change: setting one, even the
+        # same, restyles the widget and lays out the whole tab again.
         colour = theme.tone("red", self).accent
         self.problem_label.setText(" ".join(problems))
-        self.problem_label.setStyleSheet(f"QLabel {{ color: {colour}; }}")
+        _set_style_sheet(self.problem_label, f"QLabel {{ color: {colour}; }}")
         self.problem_label.setVisible(bool(problems))
         for field in (self.plan_field, self.user_field):
             invalid = bool(field.property("invalid"))
-            field.setStyleSheet(
-                f"QLineEdit {{ border: 1px solid {colour}; }}" if invalid else ""
+            _set_style_sheet(
+                field, f"QLineEdit {{ border: 1px solid {colour}; }}" if invalid else ""
             )
 
     def _show_error(self, title: str, message: str) -> None:
@@ -789,14 +922,22 @@ class HistoryView(QWidget):
         except HistoryError as error:
             log.warning("Could not list the profiles of the history: %s", error)
             names = []
+        if current is not None and current not in names:
+            names.append(current)
+        offered = [
+            self.profile_combo.itemData(index)
+            for index in range(1, self.profile_combo.count())
+        ]
+        if self.profile_combo.count() and offered == names:
+            # Refilling the same names would resize the combo box and lay out
+            # the whole tab again after every run.
+            return
         self.profile_combo.blockSignals(True)
         try:
             self.profile_combo.clear()
             self.profile_combo.addItem("All profiles", None)
             for name in names:
                 self.profile_combo.addItem(name, name)
-            if current is not None and current not in names:
-                self.profile_combo.addItem(current, current)
             found = self.profile_combo.findData(current)
             self.profile_combo.setCurrentIndex(max(found, 0))
         finally:
@@ -829,6 +970,71 @@ class HistoryView(QWidget):
         for button in (self.run_again_button, self.copy_button, self.delete_button):
             button.setEnabled(has_row)
 
+    def _known_total(self) -> int | None:
+        """Return how many runs match, if known without counting."""
+        if self.history_model.exhausted:
+            return self.history_model.rowCount()
+        return self._total
+
+    def _set_total(self, total: int | None) -> None:
+        # A count still on its way was started before this total: it is stale.
+        self._total = total
+        self._total_version += 1
+
+    def _count_added(self, added: int, known: int | None) -> None:
+        """Take ``added`` runs new at the top into the total shown.
+
+        A count reads the whole index, milliseconds at a million runs, so with
+        a worker to count on it does not run on the GUI thread after each run:
+        the total is the known one plus the new runs at once, and the worker's
+        count corrects it when runs went in between (removed by the retention
+        or by another process).
+        """
+        model = self.history_model
+        if self._submit is None or model.exhausted or model.filters.text:
+            self._set_total(self._count())
+        else:
+            self._set_total(None if known is None else known + added)
+            self._count_on_worker()
+        self._update_status()
+
+    def _count_on_worker(self) -> None:
+        if self._counting:
+            self._count_again = True
+            return
+        if self._submit is None:
+            return
+        self._counting, self._count_again = True, False
+        filters, store = self.history_model.filters, self._store
+        version = self._total_version
+        self._submit(
+            "count the history",
+            lambda: (version, filters, store.count(filters)),
+            on_finished=self._on_count_finished,
+            on_failed=self._on_count_failed,
+        )
+
+    def _on_count_finished(self, result: tuple[int, HistoryFilter, int]) -> None:
+        self._counting = False
+        if self._count_again:
+            self._count_on_worker()
+            return
+        version, filters, total = result
+        model = self.history_model
+        if (
+            version == self._total_version
+            and filters == model.filters
+            and not model.exhausted
+        ):
+            self._set_total(total)
+            self._update_status()
+
+    def _on_count_failed(self, error: Exception) -> None:
+        self._counting = False
+        log.warning("Could not count the history: %s", error)
+        if self._count_again:
+            self._count_on_worker()
+
     def _count(self) -> int | None:
         """Return how many runs match, or None when counting would be slow."""
         filters = self.history_model.filters
@@ -859,6 +1065,8 @@ class HistoryView(QWidget):
         super().changeEvent(event)
         if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.StyleChange):
             self._apply_colours()
+        if event.type() in (QEvent.Type.FontChange, QEvent.Type.StyleChange):
+            self._widths.clear()
 
 
 # Cells ----------------------------------------------------------------------------
@@ -902,6 +1110,11 @@ def _cell_tooltip(row: HistoryRow, column: int) -> str | None:
     if column == COL_PROFILE:
         return row.gateway_url
     return None
+
+
+def _set_style_sheet(widget: QWidget, sheet: str) -> None:
+    if widget.styleSheet() != sheet:
+        widget.setStyleSheet(sheet)
 
 
 def _typed_id(field: QLineEdit, what: str, problems: list[str]) -> int | None:

@@ -172,8 +172,13 @@ class IdField(QWidget):
 
     def set_choices(self, choices: Iterable[Choice]) -> None:
         """Offer ``choices`` in the drop-down list; the text stays as it is."""
+        ordered = order_choices(choices)
+        if ordered == self._choices and self.combo.count() == len(ordered):
+            # The window offers the choices again after every run, mostly the
+            # same: refilling the list would repaint the field for nothing.
+            return
         text = self.combo.currentText()
-        self._choices = order_choices(choices)
+        self._choices = ordered
         self.combo.blockSignals(True)
         self.combo.clear()
         for choice in self._choices:
@@ -248,7 +253,9 @@ class IdField(QWidget):
             else:
                 self.message.setText("")
             self.combo.setProperty("invalid", False)
-        self.message.setStyleSheet(f"color: {colour};")
+        sheet = f"color: {colour};"
+        if self.message.styleSheet() != sheet:
+            self.message.setStyleSheet(sheet)
         self.message.setVisible(bool(self.message.text()))
         self.combo.setAccessibleDescription(self.message.text())
 

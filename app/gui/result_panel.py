@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QGuiApplication
+from PySide6.QtGui import QColor, QGuiApplication, QPalette, QPixmap
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -19,6 +22,7 @@ from PySide6.QtWidgets import (
 
 from app.core.outcome import Category, Outcome
 from app.gui import icons, theme
+from app.gui.wrapped_label import WrappedLabel
 
 MAYBE_QUEUED_WARNING = (
     "The plan may have been queued. Check the test system before running it "
@@ -27,12 +31,8 @@ MAYBE_QUEUED_WARNING = (
 
 
 def _label(parent: QWidget, name: str, *, selectable: bool = True) -> QLabel:
-    label = QLabel(parent)
+    label = WrappedLabel(parent, selectable=selectable)
     label.setObjectName(name)
-    label.setWordWrap(True)
-    label.setTextFormat(Qt.TextFormat.PlainText)
-    if selectable:
-        label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
     label.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
     return label
 
@@ -70,11 +70,12 @@ class ResultPanel(QFrame):
         self._tone = "neutral"
         self._icon = "status"
         self._styled = False
+        self._glyphs: dict[tuple[str, str, float], QPixmap] = {}
 
         head = self._build_head()
         self.body = self._build_body()
 
-        layout = QVBoxLayout(self)
+        self._layout = layout = QVBoxLayout(self)
         layout.setContentsMargins(18, 16, 18, 14)
         layout.setSpacing(10)
         layout.addLayout(head)
@@ -198,30 +199,32 @@ class ResultPanel(QFrame):
         """Show that nothing was run yet."""
         self.state = "empty"
         self.outcome = None
-        self._set_tone("neutral", "run")
-        self.kicker.setText("Ready")
-        self.title.setText("No run yet")
-        self.subject.setText(
-            "Pick an environment, a plan and a user, then press Run (Ctrl+Enter)."
-        )
-        self.answer.setVisible(False)
-        self.busy.setVisible(False)
-        self.body.setVisible(False)
+        with self._changing():
+            self.answer.setVisible(False)
+            self.busy.setVisible(False)
+            self.body.setVisible(False)
+            self._set_tone("neutral", "run")
+            self.kicker.setText("Ready")
+            self.title.setText("No run yet")
+            self.subject.setText(
+                "Pick an environment, a plan and a user, then press Run (Ctrl+Enter)."
+            )
 
     def show_busy(self, plan_id: int, user_id: int, host: str, elapsed: int) -> None:
         """Show that a run is waiting for the gateway's answer."""
         self.state = "busy"
-        self._set_tone("info", "status")
-        self.kicker.setText("Waiting for the gateway")
-        self.title.setText(f"Sending plan {plan_id} for user {user_id}…")
-        self.set_elapsed(host, elapsed)
-        self.answer.setText(
-            "A sent run cannot be taken back, so there is nothing to cancel: the "
-            "answer will show here as soon as it comes."
-        )
-        self.answer.setVisible(True)
-        self.busy.setVisible(True)
-        self.body.setVisible(False)
+        with self._changing():
+            self.body.setVisible(False)
+            self._set_tone("info", "status")
+            self.kicker.setText("Waiting for the gateway")
+            self.title.setText(f"Sending plan {plan_id} for user {user_id}…")
+            self.set_elapsed(host, elapsed)
+            self.answer.setText(
+                "A sent run cannot be taken back, so there is nothing to cancel: "
+                "the answer will show here as soon as it comes."
+            )
+            self.answer.setVisible(True)
+            self.busy.setVisible(True)
 
     def set_elapsed(self, host: str, elapsed: int) -> None:
         """Update the waiting time shown."""
@@ -233,13 +236,14 @@ class ResultPanel(QFrame):
         """Show why a run was not sent (setup problems, refusals)."""
         self.state = "not_sent"
         self.outcome = None
-        self._set_tone("red", "warning")
-        self.kicker.setText(kicker)
-        self.title.setText(title)
-        self.subject.setText(message)
-        self.answer.setVisible(False)
-        self.busy.setVisible(False)
-        self.body.setVisible(False)
+        with self._changing():
+            self.answer.setVisible(False)
+            self.busy.setVisible(False)
+            self.body.setVisible(False)
+            self._set_tone("red", "warning")
+            self.kicker.setText(kicker)
+            self.title.setText(title)
+            self.subject.setText(message)
 
     def show_outcome(
         self,
@@ -253,28 +257,57 @@ class ResultPanel(QFrame):
         self.state = "outcome"
         self.outcome = outcome
         category = outcome.category
-        self._set_tone(theme.CATEGORY_TONE[category], icons.outcome_icon_name(category))
-        self.kicker.setText(theme.CATEGORY_LABEL[category])
-        self.title.setText(outcome.title)
-        where = f"  ·  {outcome.profile}" if outcome.profile else ""
-        self.subject.setText(
-            f"{describe('Plan', outcome.plan_id, plan_name)}  ·  "
-            f"{describe('User', outcome.user_id, user_name)}{where}"
-        )
-        self.answer.setText(_answer_line(outcome))
-        self.answer.setVisible(True)
-        self.busy.setVisible(False)
-
         maybe = category is Category.UNKNOWN
-        self.warning.setText(MAYBE_QUEUED_WARNING if maybe else "")
-        self.warning.setVisible(maybe)
         advice = outcome.advice
         if history_problem:
             advice = f"{advice}\n\n{history_problem}"
-        self.advice.setText(advice)
-        self.details.setPlainText(_details(outcome))
-        self._offer_fix(outcome)
-        self.body.setVisible(True)
+        where = f"  ·  {outcome.profile}" if outcome.profile else ""
+        with self._changing():
+            self.busy.setVisible(False)
+            self._set_tone(
+                theme.CATEGORY_TONE[category], icons.outcome_icon_name(category)
+            )
+            self.kicker.setText(theme.CATEGORY_LABEL[category])
+            self.title.setText(outcome.title)
+            self.subject.setText(
+                f"{describe('Plan', outcome.plan_id, plan_name)}  ·  "
+                f"{describe('User', outcome.user_id, user_name)}{where}"
+            )
+            self.answer.setText(_answer_line(outcome))
+            self.warning.setText(MAYBE_QUEUED_WARNING if maybe else "")
+            if maybe:
+                self._tone_warning()
+            self.warning.setVisible(maybe)
+            self.advice.setText(advice)
+            self.details.setPlainText(_details(outcome))
+            self._offer_fix(outcome)
+            self.answer.setVisible(True)
+            self.body.setVisible(True)
+
+    @contextmanager
+    def _changing(self) -> Iterator[None]:
+        """Change what the panel shows, then lay it out once, at its new size.
+
+        A new state changes the panel's height. Showing a widget makes Qt lay
+        out its parents at once, from the panel up, each at the size it has:
+        the labels are first stretched or squeezed into the panel's old height,
+        then laid out again once the panel has its new one, and the window may
+        paint in between. With the panel's layout off during the change, the
+        panel is first given its new height by the layout holding it, then its
+        content is laid out once.
+        """
+        self._layout.setEnabled(False)
+        try:
+            yield
+        finally:
+            self._layout.setEnabled(True)
+            self.updateGeometry()
+            holder = self.parentWidget()
+            if holder is not None and holder.isVisible():
+                holder_layout = holder.layout()
+                if holder_layout is not None:
+                    holder_layout.activate()
+            self._layout.activate()
 
     def _offer_fix(self, outcome: Outcome) -> None:
         fix, text = "", ""
@@ -336,9 +369,10 @@ class ResultPanel(QFrame):
     def restyle(self) -> None:
         """Build the style sheet of every tone (also after a scheme change).
 
-        The sheet is set once per scheme; a run only switches the ``tone``
-        property of the few widgets it colours, which restyles those alone
-        rather than the whole panel.
+        The sheet is set once per scheme. A run switches the ``tone`` property
+        of the panel, which restyles the panel alone rather than everything in
+        it, and sets the colour of the kicker and the title in their palettes,
+        which restyles nothing.
         """
         muted = theme.muted_text(self).name()
         rules = [
@@ -351,25 +385,44 @@ class ResultPanel(QFrame):
                 f'QFrame#resultPanel[tone="{name}"] {{ background: {tone.background}; '
                 f"border: 1px solid {tone.border}; "
                 f"border-left: 5px solid {tone.accent}; border-radius: 8px; }}",
-                f'QLabel#kicker[tone="{name}"], QLabel#title[tone="{name}"] '
-                f"{{ color: {tone.accent}; }}",
                 f'QFrame#resultPanel QLabel#maybeQueued[tone="{name}"] '
                 f"{{ background: {tone.accent}; color: {tone.background}; "
                 "border-radius: 5px; }",
             ]
         self.setStyleSheet("\n".join(rules))
+        self._glyphs.clear()
         self._apply_tone()
 
     def _apply_tone(self) -> None:
         self._styled = True
-        for widget in (self, self.kicker, self.title, self.warning):
-            widget.setProperty("tone", self._tone)
-            widget.style().unpolish(widget)
-            widget.style().polish(widget)
-        accent = theme.tone(self._tone, self).accent
-        self.glyph.setPixmap(
-            icons.pixmap(self._icon, 32, accent, self.devicePixelRatioF())
-        )
+        _switch_tone(self, self._tone)
+        accent = QColor(theme.tone(self._tone, self).accent)
+        for label in (self.kicker, self.title):
+            palette = label.palette()
+            palette.setColor(QPalette.ColorRole.WindowText, accent)
+            label.setPalette(palette)
+        self.glyph.setPixmap(self._glyph(self._icon, accent))
+
+    def _tone_warning(self) -> None:
+        # Only the maybe-queued outcome shows the warning: it is restyled when
+        # shown, not at every change of tone.
+        if self.warning.property("tone") != self._tone:
+            _switch_tone(self.warning, self._tone)
+
+    def _glyph(self, name: str, colour: QColor) -> QPixmap:
+        key = (name, colour.name(), self.devicePixelRatioF())
+        glyph = self._glyphs.get(key)
+        if glyph is None:
+            glyph = icons.pixmap(name, 32, colour, key[2])
+            self._glyphs[key] = glyph
+        return glyph
+
+
+def _switch_tone(widget: QWidget, tone: str) -> None:
+    """Set ``widget``'s ``tone`` property and restyle it for the new value."""
+    widget.setProperty("tone", tone)
+    widget.style().unpolish(widget)
+    widget.style().polish(widget)
 
 
 def _answer_line(outcome: Outcome) -> str:

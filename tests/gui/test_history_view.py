@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from PySide6.QtCore import QDate, QModelIndex, Qt
+from PySide6.QtCore import QDate, QEvent, QModelIndex, QObject, Qt
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -22,6 +22,8 @@ from PySide6.QtWidgets import (
     QProgressDialog,
     QPushButton,
     QTableView,
+    QTabWidget,
+    QWidget,
 )
 from samples import sample_outcome
 
@@ -462,3 +464,173 @@ def test_columns_fit_the_newest_run_after_a_refresh(qtbot, tmp_path):
                 assert view.table.columnWidth(column) >= view.table.sizeHintForColumn(
                     column
                 ), column
+
+
+# --- after a run: little work on the GUI thread --------------------------------------
+
+
+class Worker:
+    """A stand-in for ``TaskRunner.submit``: runs the jobs when told to."""
+
+    def __init__(self) -> None:
+        self.jobs: list[tuple[Any, Any, Any]] = []
+
+    def __call__(
+        self,
+        name: str,
+        function: Any,
+        *,
+        on_finished: Any = None,
+        on_failed: Any = None,
+    ) -> None:
+        self.jobs.append((function, on_finished, on_failed))
+
+    def finish(self) -> None:
+        while self.jobs:
+            function, on_finished, on_failed = self.jobs.pop(0)
+            try:
+                result = function()
+            except Exception as error:  # noqa: BLE001 - handed on like TaskRunner
+                on_failed(error)
+            else:
+                on_finished(result)
+
+
+class Events(QObject):
+    """Counts the events of one type a widget gets."""
+
+    def __init__(self, widget: QWidget, kind: QEvent.Type) -> None:
+        super().__init__(widget)
+        self.kind = kind
+        self.count = 0
+        widget.installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == self.kind:
+            self.count += 1
+        return False
+
+
+def test_a_refresh_after_a_run_inserts_its_row_rather_than_reloading(
+    store: HistoryStore, make_view: Any, varied: dict[str, int]
+) -> None:
+    view = make_view()
+    select(view, varied["long"])
+    model = view.history_model
+    changes: list[object] = []
+    model.modelReset.connect(lambda: changes.append("reset"))
+    model.rowsInserted.connect(
+        lambda _parent, first, last: changes.append((first, last))
+    )
+
+    added = store.record(outcome(profile="perf"))
+    view.refresh()
+
+    assert changes == [(0, 0)]
+    assert shown_ids(view)[:2] == [added, varied["eu"]]
+    assert view.selected_row().id == varied["long"]  # type: ignore[union-attr]
+    assert view.status_label.text() == "6 runs"
+
+
+def test_a_refresh_shows_runs_removed_behind_the_views_back(
+    store: HistoryStore, make_view: Any, varied: dict[str, int]
+) -> None:
+    view = make_view()
+
+    # The retention keeps the newest runs: the oldest goes as a new one comes.
+    added = store.record(outcome(profile="perf"))
+    store.prune(None, 5)
+    view.refresh()
+    kept = [added, *(varied[k] for k in ("eu", "auth", "other_user", "long"))]
+    assert shown_ids(view) == kept
+    assert view.status_label.text() == "5 runs"
+
+    store.delete(varied["auth"])  # as another process would
+    view.refresh()
+    assert shown_ids(view) == [i for i in kept if i != varied["auth"]]
+    assert view.status_label.text() == "4 runs"
+
+
+def test_after_a_run_a_big_history_is_counted_on_the_worker(
+    qtbot: Any, store: HistoryStore
+) -> None:
+    made = len(fill(store, PAGE_SIZE + 50))
+    worker = Worker()
+    view = HistoryView(store, submit=worker)
+    qtbot.addWidget(view)
+    assert view.status_label.text() == f"{PAGE_SIZE} of {made} runs shown"
+    counted: list[HistoryFilter] = []
+    count = store.count
+    store.count = lambda filters, **kw: counted.append(filters) or count(filters, **kw)  # type: ignore[method-assign]
+
+    store.record(outcome())
+    view.refresh()
+    assert counted == []  # not on the GUI thread
+    assert view.status_label.text() == f"{PAGE_SIZE} of {made + 1} runs shown"
+
+    # Another run while the count is on its way: that count is stale.
+    store.record(outcome())
+    view.refresh()
+    assert len(worker.jobs) == 1
+    assert view.status_label.text() == f"{PAGE_SIZE} of {made + 2} runs shown"
+
+    # The worker's count also sees runs the retention removed.
+    store.prune(None, PAGE_SIZE + 10)
+    worker.finish()
+    assert len(counted) == 2
+    assert view.status_label.text() == f"{PAGE_SIZE} of {PAGE_SIZE + 10} runs shown"
+
+
+def test_a_new_status_does_not_lay_out_the_tabs_holding_the_view(
+    qtbot: Any, store: HistoryStore
+) -> None:
+    fill(store, 12)
+    tabs = QTabWidget()
+    view = HistoryView(store)
+    tabs.addTab(view, "History")
+    qtbot.addWidget(tabs)
+    tabs.resize(1200, 500)
+    tabs.show()
+    qtbot.waitExposed(tabs)
+    qtbot.wait(20)
+    laid_out = Events(tabs, QEvent.Type.LayoutRequest)
+
+    store.record(outcome())
+    view.refresh()
+    qtbot.wait(20)
+
+    assert view.status_label.text() == "13 runs"
+    assert laid_out.count == 0  # a tab widget repaints all it holds when laid out
+
+
+def test_a_status_that_needs_more_room_still_asks_for_it(
+    qtbot: Any, make_view: Any
+) -> None:
+    view = make_view()
+    before = view.minimumSizeHint().width()
+    view.status_label.setText("A status far longer than any the view shows. " * 12)
+    qtbot.waitUntil(lambda: view.minimumSizeHint().width() > before, timeout=1000)
+
+
+def test_a_refresh_leaves_the_profile_list_and_the_filter_fields_alone(
+    qtbot: Any, store: HistoryStore, make_view: Any, varied: dict[str, int]
+) -> None:
+    view = make_view()
+    changes: list[str] = []
+    combo = view.profile_combo.model()
+    combo.modelReset.connect(lambda: changes.append("reset"))
+    combo.rowsRemoved.connect(lambda *_: changes.append("removed"))
+    combo.rowsInserted.connect(lambda *_: changes.append("inserted"))
+    restyled = [
+        Events(widget, QEvent.Type.StyleChange)
+        for widget in (view.problem_label, view.plan_field, view.user_field)
+    ]
+
+    store.record(outcome(profile="qa-eu"))
+    view.refresh()
+    assert changes == []
+    assert [events.count for events in restyled] == [0, 0, 0]
+
+    store.record(outcome(profile="perf"))
+    view.refresh()
+    assert view.profile_combo.findData("perf") > 0

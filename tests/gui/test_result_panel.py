@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
+from PySide6.QtCore import QEvent, QObject
 from PySide6.QtGui import QColor
+from PySide6.QtWidgets import QVBoxLayout, QWidget
 from samples import sample_outcome
 
 from app.core.outcome import Category, Outcome
@@ -31,3 +34,69 @@ def test_each_outcome_colours_the_panel_with_its_tone(qtbot):
         assert title_colour(panel) == QColor(expected).name(), category
     panel.show_busy(681, 1, "127.0.0.1", 0)
     assert title_colour(panel) == QColor(theme.tone("info", panel).accent).name()
+
+
+class Events(QObject):
+    """Counts the events of some types a widget gets."""
+
+    def __init__(self, widget: QWidget, *types: QEvent.Type) -> None:
+        super().__init__(widget)
+        self.types = types
+        self.count = 0
+        widget.installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() in self.types:
+            self.count += 1
+        return False
+
+
+def panel_in_a_column(qtbot: Any) -> tuple[QWidget, ResultPanel]:
+    # As in the window: the panel above a stretch, in a column that lays it out.
+    column = QWidget()
+    layout = QVBoxLayout(column)
+    panel = ResultPanel(column)
+    layout.addWidget(panel)
+    layout.addStretch(1)
+    qtbot.addWidget(column)
+    column.resize(900, 600)
+    column.show()
+    qtbot.waitExposed(column)
+    return column, panel
+
+
+def test_a_new_state_lays_out_the_labels_once_at_the_panels_new_height(qtbot):
+    column, panel = panel_in_a_column(qtbot)
+    panel.show_outcome(outcome(Category.QUEUED))
+    qtbot.wait(20)
+    resized = Events(panel.title, QEvent.Type.Resize)
+
+    for _ in range(2):
+        panel.show_busy(681, 1, "127.0.0.1", 0)
+        qtbot.wait(20)
+        panel.show_outcome(outcome(Category.QUEUED))
+        qtbot.wait(20)
+
+    # The title keeps its one line: it is never stretched into the panel's old
+    # height, nor squeezed, on the way.
+    assert resized.count == 0
+    assert column.isVisible()
+
+
+def test_the_maybe_queued_warning_takes_the_colours_of_its_tone(qtbot):
+    panel = ResultPanel()
+    qtbot.addWidget(panel)
+    panel.show()
+    for category in (
+        Category.QUEUED,
+        Category.UNKNOWN,
+        Category.AUTH,
+        Category.UNKNOWN,
+    ):
+        panel.show_outcome(outcome(category))
+
+    warning = panel.warning
+    warning.ensurePolished()
+    assert warning.isVisible()
+    text = warning.palette().color(warning.foregroundRole()).name()
+    assert text == QColor(theme.tone("amber", panel).background).name()

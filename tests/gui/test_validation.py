@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QEvent, QObject, Qt
 
 from app.core.contract import LONG_MAX
 from app.core.outcome import Category
@@ -146,3 +146,53 @@ def test_an_untouched_empty_field_stays_quiet_until_typed_in(qtbot):
     qtbot.keyClick(field.combo.lineEdit(), Qt.Key.Key_Backspace)
     assert field.message.isVisible()
     assert field.message.text() == "Enter a plan ID."
+
+
+def test_offering_the_same_choices_again_leaves_the_list_and_the_text_alone(qtbot):
+    field = IdField("plan")
+    qtbot.addWidget(field)
+    choices = [Choice(681, "Smoke suite", favourite=True), Choice(42, recent=True)]
+    field.set_choices(choices)
+    field.set_text("681")
+    changes: list[str] = []
+    model = field.combo.model()
+    model.modelReset.connect(lambda: changes.append("reset"))
+    model.rowsRemoved.connect(lambda *_: changes.append("removed"))
+    model.rowsInserted.connect(lambda *_: changes.append("inserted"))
+
+    field.set_choices(list(choices))
+    assert changes == []
+    assert (field.text(), field.value(), field.message.text()) == (
+        "681",
+        681,
+        "Smoke suite",
+    )
+
+    field.set_choices([*choices, Choice(7, recent=True)])
+    assert changes
+    assert [c.id for c in field.choices()] == [681, 42, 7]
+    assert field.text() == "681"
+
+
+def test_the_message_is_restyled_only_when_its_colour_changes(qtbot):
+    field = IdField("plan")
+    qtbot.addWidget(field)
+    field.show()
+    field.set_text("1")
+    restyles: list[QEvent.Type] = []
+
+    class Watch(QObject):
+        def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+            if event.type() == QEvent.Type.StyleChange:
+                restyles.append(event.type())
+            return False
+
+    watch = Watch(field)
+    field.message.installEventFilter(watch)
+    for text in ("12", "123", "1234"):
+        field.set_text(text)
+    assert restyles == []
+
+    field.set_text("12a")
+    assert restyles
+    assert field.problem()
