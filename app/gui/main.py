@@ -363,7 +363,7 @@ class Opening:
                 notices=history.notices,
                 history_view=None
                 if history.store is None
-                else HistoryView(history.store),
+                else HistoryView(history.store, submit=self.gui.tasks.submit),
                 status_panel=StatusPanel(
                     workspace,
                     self.paths,
