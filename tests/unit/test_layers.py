@@ -15,15 +15,20 @@ print(",".join(loaded))
 """
 
 
-def test_the_command_line_never_loads_qt(tmp_path):
-    result = subprocess.run(
-        [sys.executable, "-c", CHECK],
+def python_c(code, home, **env):
+    """Run ``code`` in a fresh interpreter with only the given environment."""
+    return subprocess.run(
+        [sys.executable, "-c", code],
         capture_output=True,
         text=True,
-        env={"PLAN_RUNNER_HOME": str(tmp_path), "PATH": ""},
+        env={"PLAN_RUNNER_HOME": str(home), "PATH": "", **env},
         timeout=60,
         check=False,
     )
+
+
+def test_the_command_line_never_loads_qt(tmp_path):
+    result = python_c(CHECK, tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == ""
     assert len(app.cli.COMMAND_MODULES) >= 4
@@ -45,18 +50,8 @@ print(",".join(loaded))
 def test_what_the_window_needs_to_show_imports_nothing_heavy(tmp_path):
     # The window is shown before the settings, the keyring and the history are
     # opened (off the GUI thread); importing any of them here delays it.
-    result = subprocess.run(
-        [sys.executable, "-c", WINDOW_IMPORTS.format(heavy=set(HEAVY))],
-        capture_output=True,
-        text=True,
-        env={
-            "PLAN_RUNNER_HOME": str(tmp_path),
-            "PATH": "",
-            "QT_QPA_PLATFORM": "offscreen",
-        },
-        timeout=60,
-        check=False,
-    )
+    code = WINDOW_IMPORTS.format(heavy=set(HEAVY))
+    result = python_c(code, tmp_path, QT_QPA_PLATFORM="offscreen")
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == ""
 
@@ -72,17 +67,6 @@ sys.stderr.write("loaded:" + ",".join(sorted({m.split(".")[0] for m in sys.modul
 
 
 def test_a_run_with_a_gateway_url_imports_no_settings_models_and_no_keyring(tmp_path):
-    result = subprocess.run(
-        [sys.executable, "-c", RUN_IMPORTS],
-        capture_output=True,
-        text=True,
-        env={
-            "PLAN_RUNNER_HOME": str(tmp_path),
-            "PLAN_RUNNER_TOKEN": "abcdefgh12345678",
-            "PATH": "",
-        },
-        timeout=60,
-        check=False,
-    )
+    result = python_c(RUN_IMPORTS, tmp_path, PLAN_RUNNER_TOKEN="abcdefgh12345678")
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stderr.strip().splitlines()[-1] == "loaded:"
