@@ -347,7 +347,7 @@ class Opening:
         workspace = Workspace.open(self.paths, self.redactor, secrets)
         if self.demo is not None:
             self.demo.populate(workspace)
-        self.gui.workspace, self.gui.history = workspace, history.store
+        self.gui.workspace = workspace
         keyring_problem = (
             secrets.reason
             if isinstance(secrets, SessionStore) and self.demo is None
@@ -402,6 +402,7 @@ class Opening:
                 history.store.close()
             return
         self.history = history
+        self.gui.history = history.store  # closed with the window from now on
         if self.secrets is None:
             self.gui.window.show_opening_hint(
                 "Waiting for the keyring (it may be asking to be unlocked)…"
@@ -414,6 +415,8 @@ class Opening:
         self._step()
 
     def _step(self) -> None:
+        if self.gui.closed:
+            return
         if self.on_ready is not None and (self.ready or self.error is not None):
             self.on_ready()
 

@@ -311,3 +311,34 @@ def test_a_file_where_the_home_folder_must_be_is_said_in_a_dialog(
     assert f"PLAN_RUNNER_HOME must be a folder, but {home} is a file" in said[0]
     assert said[0] in capsys.readouterr().err
     assert home.read_text(encoding="utf-8") == "not a folder"
+
+
+def test_closing_the_window_while_it_opens_closes_the_history_and_opens_nothing(
+    qtbot, paths, redactor, tasks, keyring_backend
+):
+    from app.core.errors import HistoryError
+    from app.core.history import HistoryFilter
+    from app.core.secrets import KeyringStore
+    from app.gui.main import open_window, start_gui
+
+    answer = threading.Event()
+
+    def slow_keyring(redactor):
+        answer.wait(10)
+        return KeyringStore(keyring_backend, redactor)
+
+    gui, opening = start_gui(paths, redactor, tasks, open_secrets=slow_keyring)
+    opening.on_ready = lambda: open_window(gui, opening)
+    opened = []
+    gui.window.opened.connect(lambda: opened.append(True))
+    gui.window.show()
+    opening.start()
+    qtbot.waitUntil(lambda: opening.history is not None, timeout=5000)
+    store = opening.history.store
+    gui.close()
+    answer.set()
+    qtbot.wait(100)
+    assert opened == []
+    assert gui.window.workspace is None
+    with pytest.raises(HistoryError, match="closed"):
+        store.page(HistoryFilter(), limit=1)
