@@ -224,6 +224,9 @@ def spawn(
     if done.returncode != 0 or not done.stdout.strip():
         raise RuntimeError(f"{driver} exited {done.returncode}:\n{done.stderr}")
     marks = json.loads(done.stdout.strip().splitlines()[-1])
+    if driver == APP and "opened" not in marks:
+        log = home / "logs" / "plan-runner.log"
+        raise RuntimeError(f"the window never opened; see {log}")
     result: dict[str, Any] = {
         f"{name}_ms": (value - started) * 1000
         for name, value in marks.items()

@@ -272,7 +272,8 @@ class Gui:
 class Opening:
     """Opens the keyring and the history on the task helper, then the window.
 
-    Both are opened at once. A keyring that has not answered within
+    The history first (its task also imports the settings models), then the
+    keyring. A keyring that has not answered within
     :data:`KEYRING_WAIT_SECONDS` (a hung D-Bus, an unlock prompt nobody sees) is
     replaced by a session-only store that says so.
 
@@ -319,20 +320,24 @@ class Opening:
         if self._started or self.gui.closed:
             return
         self._started = True
-        tasks = self.gui.tasks
-        if self.secrets is None:
-            self._keyring_timer.start(round(KEYRING_WAIT_SECONDS * 1000))
-            tasks.submit(
-                "open the keyring",
-                functools.partial(self._open_secrets, self.redactor),
-                on_finished=self._on_secrets,
-                on_failed=self._on_keyring_failed,
-            )
-        tasks.submit(
+        self.gui.tasks.submit(
             "open the history",
             functools.partial(open_history_for_window, self.paths.history_file),
             on_finished=self._on_history,
             on_failed=self._on_failed,
+        )
+
+    def _open_keyring(self) -> None:
+        # After the history, not beside it: two threads importing at once can
+        # break an import. PySide6 inspects every module imported after it; its
+        # check reads attributes of a module half-way through its own import
+        # (pydantic's errors module then fails to import, now and then).
+        self._keyring_timer.start(round(KEYRING_WAIT_SECONDS * 1000))
+        self.gui.tasks.submit(
+            "open the keyring",
+            functools.partial(self._open_secrets, self.redactor),
+            on_finished=self._on_secrets,
+            on_failed=self._on_keyring_failed,
         )
 
     def finish(self) -> None:
@@ -407,6 +412,7 @@ class Opening:
             self.gui.window.show_opening_hint(
                 "Waiting for the keyring (it may be asking to be unlocked)…"
             )
+            self._open_keyring()
         self._step()
 
     def _on_failed(self, error: BaseException) -> None:

@@ -26,6 +26,7 @@ from app.gui.main import run_app  # noqa: E402
 from app.gui.main_window import MainWindow  # noqa: E402
 
 IMPORTED = time.monotonic()
+OPEN_TIMEOUT_MS = 30_000
 
 
 class Watcher(QObject):
@@ -47,6 +48,8 @@ class Watcher(QObject):
             self.marks["exposed"] = watched.windowHandle().isExposed()
             self.memory["shown"] = rss_mb()
             watched.opened.connect(self.on_opened)
+            # A window that never opens (it shows why) ends the run, unopened.
+            QTimer.singleShot(OPEN_TIMEOUT_MS, QApplication.quit)
         return False
 
     def on_opened(self) -> None:
