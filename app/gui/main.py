@@ -55,6 +55,7 @@ if TYPE_CHECKING:
     from app.core.history import HistoryStore
     from app.core.workspace import Workspace
     from app.gui.demo import DemoEnvironment
+    from app.gui.status_panel import StatusPanel
 
 log = logging.getLogger(__name__)
 qt_log = logging.getLogger("qt")
@@ -229,15 +230,33 @@ class OpenedHistory:
 def open_history_for_window(path: Path) -> OpenedHistory:
     """Open the history and read the recent runs (on the task helper).
 
-    Also imports what the opened window needs from the core (the settings models,
-    the diagnostics behind the Status tab), so the GUI thread does not wait for
-    those imports.
+    Also imports the settings models, which the opened window needs, so the GUI
+    thread does not wait for that import.
     """
-    for module in ("app.core.workspace", "app.core.diagnostics"):
-        importlib.import_module(module)
+    importlib.import_module("app.core.workspace")
 
     store, notices = open_history(path)
     return OpenedHistory(store, notices, recent_from_history(store))
+
+
+def make_status_panel(
+    workspace: Workspace,
+    paths: AppPaths,
+    redactor: Redactor,
+    tasks: TaskRunner,
+    history: HistoryStore | None,
+) -> StatusPanel:
+    """Build the Status tab's panel (when the tab is first shown)."""
+    from app.gui.status_panel import StatusPanel  # noqa: PLC0415
+
+    return StatusPanel(
+        workspace,
+        paths,
+        redactor,
+        tasks.submit,
+        history=history,
+        extra_facts={"qt": qVersion(), "pyside6": pyside_version},
+    )
 
 
 @dataclass
@@ -344,7 +363,6 @@ class Opening:
         """Build the workspace and what the window shows, and open the window."""
         from app.core.workspace import Workspace  # noqa: PLC0415
         from app.gui.history_view import HistoryView  # noqa: PLC0415
-        from app.gui.status_panel import StatusPanel  # noqa: PLC0415
 
         secrets, history = self.secrets, self.history
         if secrets is None or history is None:
@@ -369,13 +387,13 @@ class Opening:
                 history_view=None
                 if history.store is None
                 else HistoryView(history.store, submit=self.gui.tasks.submit),
-                status_panel=StatusPanel(
+                make_status_panel=functools.partial(
+                    make_status_panel,
                     workspace,
                     self.paths,
                     self.redactor,
-                    self.gui.tasks.submit,
-                    history=history.store,
-                    extra_facts={"qt": qVersion(), "pyside6": pyside_version},
+                    self.gui.tasks,
+                    history.store,
                 ),
                 recent=history.recent,
             )

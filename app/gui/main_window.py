@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Protocol
@@ -100,7 +101,8 @@ class Opened:
         keyring_problem: Why tokens are kept for this session only, if they are.
         notices: Other things to tell the user (from opening the history).
         history_view: The full history view, when the history could be opened.
-        status_panel: Token facts, the connectivity doctor and the support bundle.
+        make_status_panel: Builds the Status tab's panel (token facts, the
+            connectivity doctor, the support bundle) when it is first shown.
         recent: Recent runs from the history, newest first.
     """
 
@@ -109,7 +111,7 @@ class Opened:
     keyring_problem: str | None = None
     notices: list[str] = field(default_factory=list)
     history_view: HistoryView | None = None
-    status_panel: StatusPanel | None = None
+    make_status_panel: Callable[[], StatusPanel] | None = None
     recent: list[Rerun] = field(default_factory=list)
 
 
@@ -236,6 +238,7 @@ class MainWindow(QMainWindow):
         self.demo = demo
         self.history_view: HistoryView | None = None
         self.status_panel: StatusPanel | None = None
+        self._make_status_panel: Callable[[], StatusPanel] | None = None
         self._recent: list[Rerun] = []
         self._profiles: list[Profile] = []
         self._states: dict[str, _ProfileState] = {}
@@ -357,23 +360,38 @@ class MainWindow(QMainWindow):
             self.recent_runs = RecentRuns(self.bottom_tabs)
             self.recent_runs.rerun_requested.connect(self._on_rerun_requested)
             self.bottom_tabs.addTab(self.recent_runs, history_icon, "Rece&nt runs")
-        status_panel = self.status_panel
-        if status_panel is not None:
-            status_panel.message_posted.connect(self.statusBar().showMessage)
-            self.run_finished.connect(
-                lambda result: status_panel.set_last_run(result.outcome)
-            )
+        if self._make_status_panel is not None:
             # In a scroll area: the panel is tall, and must not squeeze the result.
-            status_scroll = QScrollArea(self.bottom_tabs)
-            status_scroll.setWidgetResizable(True)
-            status_scroll.setFrameShape(QFrame.Shape.NoFrame)
-            status_scroll.setWidget(status_panel)
+            # The panel itself is built when the tab is first shown (see
+            # _on_bottom_tab_changed): most sessions never open it.
+            self._status_scroll = QScrollArea(self.bottom_tabs)
+            self._status_scroll.setWidgetResizable(True)
+            self._status_scroll.setFrameShape(QFrame.Shape.NoFrame)
             self.bottom_tabs.addTab(
-                status_scroll,
+                self._status_scroll,
                 icons.icon("status", theme.glyph_colour(self)),
                 "&Status",
             )
+            self.bottom_tabs.currentChanged.connect(self._on_bottom_tab_changed)
+            self.run_finished.connect(self._on_run_finished_for_status)
         self.bottom_tabs.setUpdatesEnabled(True)
+
+    def _on_bottom_tab_changed(self, index: int) -> None:
+        if self.status_panel is not None or self._make_status_panel is None:
+            return
+        if self.bottom_tabs.widget(index) is not self._status_scroll:
+            return
+        panel = self._make_status_panel()
+        panel.message_posted.connect(self.statusBar().showMessage)
+        panel.set_profile(self.current_profile_name())
+        if self.last_result is not None:
+            panel.set_last_run(self.last_result.outcome)
+        self._status_scroll.setWidget(panel)
+        self.status_panel = panel
+
+    def _on_run_finished_for_status(self, result: RunResult) -> None:
+        if self.status_panel is not None:
+            self.status_panel.set_last_run(result.outcome)
 
     def _build_demo_bar(self, parent: QWidget) -> QWidget:
         assert self.demo is not None  # noqa: S101 - only built in demo mode
@@ -536,7 +554,7 @@ class MainWindow(QMainWindow):
         self.keyring_problem = opened.keyring_problem
         self.notices = list(opened.notices)
         self.history_view = opened.history_view
-        self.status_panel = opened.status_panel
+        self._make_status_panel = opened.make_status_panel
         self._recent = list(opened.recent)
         self.store_label.setText(f"Tokens: {opened.workspace.secrets.backend_name}")
         self._add_run_tabs()

@@ -94,6 +94,8 @@ def test_no_desktop_flow_leaks_the_token(
     assert view._export(tmp_path / "runs.csv", HistoryFilter(), False) == len(SCENARIOS)
     assert view._export(tmp_path / "runs.json", HistoryFilter(), True) == len(SCENARIOS)
 
+    assert window.status_panel is None  # built when its tab is first shown
+    window.bottom_tabs.setCurrentIndex(1)
     panel = window.status_panel
     with qtbot.waitSignal(panel.status_loaded, timeout=10_000) as status:
         panel.refresh()

@@ -211,3 +211,27 @@ def test_problems_are_escaped_and_each_fix_sits_under_its_problem():
     assert "<i>" not in text
     assert text.index("Fix: Do &lt;i&gt;x&lt;/i&gt;") < text.index("Warning: Slow")
     assert _problems_html([]) == "No problems found."
+
+
+def test_the_status_tab_is_built_when_first_shown_with_the_profile_and_last_run(
+    qtbot, gateway, add_profile, open_gui, press_run
+):
+    add_profile("stage", gateway.url, default_user=1)
+    window = open_gui().window
+    window.plan_field.set_text("681")
+    result = press_run(window)
+    assert window.status_panel is None
+    assert window.bottom_tabs.tabText(1) == "&Status"
+
+    with qtbot.waitSignal(window.bottom_tabs.currentChanged):
+        window.bottom_tabs.setCurrentIndex(1)
+    panel = window.status_panel
+    assert panel is not None
+    assert panel.isVisible()
+    assert panel.profile_name == "stage"
+    assert panel.last_run == result.outcome
+    window.bottom_tabs.setCurrentIndex(0)
+    window.bottom_tabs.setCurrentIndex(1)
+    assert window.status_panel is panel  # built once
+    second = press_run(window)
+    assert panel.last_run == second.outcome
