@@ -282,8 +282,8 @@ def import_costs(runs: int, report: Report) -> None:
     print(
         f"\nimports the app adds to the bare window: {len(extra)} modules, "
         f"{total:.0f} ms of self time (median of {runs} runs under -X importtime, "
-        "which inflates times a little; keyring's run on a worker thread while "
-        "the GUI thread waits for them):"
+        "which inflates times a little; up to the window opened, most of them "
+        "on the task helper after the first paint):"
     )
     for package, ms, count in by_package(extra)[:20]:
         print(f"  {package:<36}{ms:7.1f} ms  ({count} modules)")
