@@ -347,3 +347,18 @@ def test_closing_the_window_while_it_opens_closes_the_history_and_opens_nothing(
     assert gui.window.workspace is None
     with pytest.raises(HistoryError, match="closed"):
         store.page(HistoryFilter(), limit=1)
+
+
+def test_qt_calls_keep_none_alive(qapp):
+    # PySide6 6.12.0 released a reference to None on every Qt call that returns
+    # nothing; on Python 3.11 (where None is not immortal) the app aborted with
+    # "deallocating None" after a few hundred runs.
+    from PySide6.QtWidgets import QLabel
+
+    label = QLabel()
+    before = sys.getrefcount(None)
+    for _ in range(1000):
+        label.setText("x")
+        label.setWindowTitle("y")
+    assert sys.getrefcount(None) - before > -100
+    label.deleteLater()
