@@ -324,6 +324,7 @@ class Opening:
         self.error: BaseException | None = None
         self.on_ready: Callable[[], None] | None = None
         self._started = False
+        self._done = False
         self._open_secrets = open_secrets
         self._keyring_timer = QTimer(gui.window)
         self._keyring_timer.setSingleShot(True)
@@ -439,9 +440,12 @@ class Opening:
         self._step()
 
     def _step(self) -> None:
-        if self.gui.closed:
+        # Once: the keyring may still answer after the history failed. Never
+        # after quitting began: the window and its task helper are going away.
+        if self._done or self.gui.closed or self.gui.tasks.closed:
             return
         if self.on_ready is not None and (self.ready or self.error is not None):
+            self._done = True
             self.on_ready()
 
 
@@ -561,6 +565,21 @@ def open_window(gui: Gui, opening: Opening) -> None:
         gui.tasks.submit("apply history retention", runner.apply_retention)
 
 
+def user_paths() -> AppPaths:
+    """Return the user's folders, or say in a dialog why they cannot be used.
+
+    Raises:
+        SetupError: A file stands where one of the folders must be.
+    """
+    paths = AppPaths.from_environment()
+    try:
+        check_folders(paths, os.environ.get(HOME_VARIABLE))
+    except SetupError as error:
+        tell_cannot_start(str(error))
+        raise
+    return paths
+
+
 def run_app(*, demo: bool, self_check: bool) -> int:
     """Open the desktop app; return the exit code."""
     app = create_application()
@@ -574,15 +593,7 @@ def run_app(*, demo: bool, self_check: bool) -> int:
         from app.gui.demo import DemoEnvironment  # noqa: PLC0415
 
         environment = DemoEnvironment(redactor).start()
-    if environment is not None:
-        paths = environment.paths
-    else:
-        paths = AppPaths.from_environment()
-        try:
-            check_folders(paths, os.environ.get(HOME_VARIABLE))
-        except SetupError as error:
-            tell_cannot_start(str(error))
-            raise
+    paths = environment.paths if environment is not None else user_paths()
     handlers = setup_logging(paths.log_file, redactor)
     previous_qt_handler = qInstallMessageHandler(qt_message_handler)
     previous_hook = sys.excepthook
@@ -590,6 +601,7 @@ def run_app(*, demo: bool, self_check: bool) -> int:
     log.info("Plan Runner %s starting%s", __version__, " (demo)" if demo else "")
     tasks = TaskRunner(app)
     gui: Gui | None = None
+    code = 1
     try:
         gui, opening = start_gui(paths, redactor, tasks, demo=environment)
         opening.on_ready = functools.partial(open_window, gui, opening)
@@ -599,14 +611,16 @@ def run_app(*, demo: bool, self_check: bool) -> int:
         gui.window.first_painted.connect(opening.start)
         QTimer.singleShot(OPEN_ANYWAY_MS, opening.start)
         gui.window.show()
-        return int(app.exec())
+        code = int(app.exec())
     finally:
         started = time.monotonic()
         if gui is not None:
             gui.close()
-        tasks.shutdown(0)
+        stuck = not tasks.shutdown(0)
         if environment is not None:
             environment.close()
+        if stuck:
+            log.warning("A keyring call never returned; leaving without it")
         log.info("Stopped in %.0f ms", (time.monotonic() - started) * 1000)
         sys.excepthook = previous_hook
         qInstallMessageHandler(previous_qt_handler)
@@ -614,6 +628,13 @@ def run_app(*, demo: bool, self_check: bool) -> int:
         for handler in handlers:
             root.removeHandler(handler)
             handler.close()
+    if stuck:
+        # The thread pool would wait for that call at exit, for ever (a D-Bus
+        # that accepts and never answers); everything else is closed by now.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
 
 
 # The self-check -------------------------------------------------------------------

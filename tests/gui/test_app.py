@@ -362,3 +362,83 @@ def test_qt_calls_keep_none_alive(qapp):
         label.setWindowTitle("y")
     assert sys.getrefcount(None) - before > -100
     label.deleteLater()
+
+
+def test_quitting_while_it_opens_opens_nothing_afterwards(
+    qtbot, paths, redactor, tasks, keyring_backend
+):
+    from app.core.secrets import KeyringStore
+    from app.gui.main import open_window, start_gui
+
+    def slow_keyring(redactor):
+        time.sleep(0.3)  # answers while the window is shutting down
+        return KeyringStore(keyring_backend, redactor)
+
+    gui, opening = start_gui(paths, redactor, tasks, open_secrets=slow_keyring)
+    ready = []
+    opening.on_ready = lambda: (ready.append(True), open_window(gui, opening))
+    gui.window.show()
+    opening.start()
+    qtbot.waitUntil(lambda: opening.history is not None, timeout=5000)
+    gui.window.close()  # waits for the keyring's task, as quitting does
+    qtbot.wait(200)
+    assert ready == []
+    assert gui.window.workspace is None
+    gui.close()
+
+
+HUNG_KEYRING = """
+import time
+import keyring.backend
+
+class Hung(keyring.backend.KeyringBackend):
+    priority = 1
+
+    def __init__(self):
+        time.sleep(3600)  # a D-Bus that accepts and never answers
+
+    def get_password(self, service, username):
+        return None
+
+    def set_password(self, service, username, password):
+        pass
+
+    def delete_password(self, service, username):
+        pass
+"""
+
+CLOSE_SOON = """
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+import app.gui.main as gui_main
+
+gui_main.KEYRING_WAIT_SECONDS = 0.5
+app = QApplication([])
+QTimer.singleShot(1500, lambda: [w.close() for w in app.topLevelWidgets()])
+raise SystemExit(gui_main.run_app(demo=False, self_check=False))
+"""
+
+
+def test_the_app_exits_although_a_keyring_call_never_returns(tmp_path):
+    (tmp_path / "hung_keyring.py").write_text(HUNG_KEYRING, encoding="utf-8")
+    env = {
+        **os.environ,
+        "QT_QPA_PLATFORM": "offscreen",
+        "PLAN_RUNNER_HOME": str(tmp_path / "home"),
+        "PYTHONPATH": str(tmp_path),
+        "PYTHON_KEYRING_BACKEND": "hung_keyring.Hung",
+        "XDG_RUNTIME_DIR": str(tmp_path),
+    }
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-c", CLOSE_SOON],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert time.monotonic() - started < 15
+    log = (tmp_path / "home" / "logs" / "plan-runner.log").read_text(encoding="utf-8")
+    assert "A keyring call never returned; leaving without it" in log
