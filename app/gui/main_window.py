@@ -561,7 +561,10 @@ class MainWindow(QMainWindow):
         for action in self._workspace_actions:
             action.setEnabled(True)
         self.settings_button.setEnabled(True)
+        typed_user = self.user_field.text().strip()
         self.reload_profiles()
+        if typed_user:  # typed while opening: it wins over the default user
+            self.user_field.set_text(typed_user)
         self.opened.emit()
 
     def show_opening_hint(self, hint: str) -> None:

@@ -197,7 +197,7 @@ def test_the_window_shows_and_takes_input_before_the_keyring_answers(
     from app.core.secrets import KeyringStore
     from app.gui.main import open_window, start_gui
 
-    add_profile("Stage", gateway.url)
+    add_profile("Stage", gateway.url, default_user=1)
     answer = threading.Event()
     history_open_first = []
 
