@@ -172,11 +172,13 @@ class Workspace:
         gateway_url: str | None = None,
         token: str | None = None,
         replace_name: str | None = None,
+        new: bool = False,
     ) -> None:
         """Add or update a profile; its URL and token go to the secret store.
 
         ``gateway_url`` and ``token`` are validated first; None keeps what is
-        stored. ``replace_name`` renames an existing profile.
+        stored. ``replace_name`` renames an existing profile; ``new`` refuses
+        a name that is taken instead of updating that profile.
 
         Raises:
             InputError: A value is invalid. PolicyLockedError: a locked field
@@ -186,7 +188,7 @@ class Workspace:
         # Checked again as a whole: model_copy(update=...) does not validate.
         profile = build_profile({**profile.model_dump(), "name": name})
         old_name = replace_name or name
-        if old_name != name and any(p.name == name for p in self.profiles()):
+        if (new or old_name != name) and any(p.name == name for p in self.profiles()):
             raise InputError(f"A profile called {name!r} exists already.")
         url = parse_gateway_url(gateway_url).base if gateway_url is not None else None
         clean = clean_token(token) if token is not None else None

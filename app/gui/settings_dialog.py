@@ -685,7 +685,11 @@ class SettingsDialog(QDialog):
             if drop_token and old_name is not None:
                 workspace.clear_token(old_name)
             workspace.save_profile(
-                profile, gateway_url=url, token=token, replace_name=old_name
+                profile,
+                gateway_url=url,
+                token=token,
+                replace_name=old_name,
+                new=old_name is None,
             )
             return profile.name
 

@@ -334,3 +334,25 @@ def test_no_question_when_the_token_stays_with_its_gateway(
         dialog.save_button.click()
     entry = keyring_backend.entry("Stage")
     assert entry["token"] == ("demo-token" if change == "same origin" else SECRET)
+
+
+def test_a_new_profile_cannot_take_the_name_of_one_that_exists(
+    qtbot, gateway, add_profile, open_gui, open_dialog, keyring_backend
+):
+    add_profile("Stage", gateway.url, critical=True)
+    window = open_gui().window
+    dialog = open_dialog(window)
+    dialog.ask_token_move = lambda *args: pytest.fail(f"asked {args}")
+    dialog.add_button.click()
+    window_profile = window.current_profile()
+    dialog.name_edit.setText("Stage")
+    dialog.url_edit.setText("https://evil.example.net")
+    with qtbot.waitSignal(dialog.save_failed, timeout=5000) as failed:
+        dialog.save_button.click()
+    assert failed.args[0] == "A profile called 'Stage' exists already."
+    assert dialog.isVisible()
+    assert keyring_backend.entry("Stage") == {
+        "gateway_url": gateway.url,
+        "token": "demo-token",
+    }
+    assert window_profile.critical
