@@ -77,7 +77,8 @@ def parse_envelope(document: object) -> Envelope | None:
 
     Read leniently, as real gateways write it: unknown fields are ignored, and
     the code may come as a number or as a string of digits (``"10000"``,
-    ``10000.0``). A message that is not text means this is not the envelope.
+    ``10000.0``). A message that is not text is left out: the code alone says
+    whether the run was queued.
     """
     if not isinstance(document, dict):
         return None
@@ -85,10 +86,11 @@ def parse_envelope(document: object) -> Envelope | None:
     if not isinstance(result, dict):
         return None
     code = _code(result.get("code"))
-    message = result.get("message")
-    if code is None or not (message is None or isinstance(message, str)):
+    if code is None:
         return None
-    return Envelope(EnvelopeResult(code, message), document.get("data"))
+    message = result.get("message")
+    text = message if isinstance(message, str) else None
+    return Envelope(EnvelopeResult(code, text), document.get("data"))
 
 
 def _code(value: object) -> int | None:

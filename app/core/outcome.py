@@ -255,7 +255,8 @@ def _read_answer(
     # could leave part of a token that redaction no longer recognises.
     headers = {name: redact(value) for name, value in answer.headers.items()}
     content_type = headers.get("content-type", "")
-    raw_text = answer.body.decode("utf-8", errors="replace")
+    # utf-8-sig: some back ends (.NET's among them) start JSON with a BOM.
+    raw_text = answer.body.decode("utf-8-sig", errors="replace")
     document: object = None
     if raw_text.strip():
         try:

@@ -110,6 +110,9 @@ def test_the_result_code_is_read_as_real_gateways_write_it(code, expected):
     assert (None if envelope is None else envelope.result.code) == expected
 
 
-@pytest.mark.parametrize("message", [5, ["a"], {"text": "x"}])
-def test_a_message_that_is_not_text_is_not_the_envelope(message):
-    assert parse_envelope({"result": {"code": 1, "message": message}}) is None
+@pytest.mark.parametrize("message", [5, ["a"], {"text": "x"}, True])
+def test_a_message_that_is_not_text_is_left_out_and_the_code_kept(message):
+    envelope = parse_envelope({"result": {"code": 0, "message": message}})
+    assert envelope is not None
+    assert envelope.result.code == 0
+    assert envelope.result.message is None
