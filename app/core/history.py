@@ -426,7 +426,13 @@ class HistoryStore:
                 "and a new, empty history was started."
             )
             try:
+                _create_private(path)  # owner-only, like a first history
                 writer, reader, reason = _connect(path, notices, now(), full_check)
+            except OSError as error:
+                raise HistoryError(
+                    f"A new history file could not be started at {path} "
+                    f"({error.strerror or error})."
+                ) from None
             except _DamagedError as again:
                 raise HistoryError(
                     f"A new history file could not be started at {path} ({again})."

@@ -788,6 +788,25 @@ def test_truncated_database_is_moved_aside_and_a_new_one_started(
     assert path.with_name("history.sqlite3.corrupt-20261102T093016Z").is_file()
 
 
+@pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")
+def test_the_history_started_after_a_damaged_one_is_private(
+    path: Path, clock: Clock
+) -> None:
+    old_umask = os.umask(0o022)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"not a database at all" * 100)
+        with HistoryStore.open(path, clock=clock) as store:
+            store.record(outcome())
+            assert "damaged" in store.notices[0]
+    finally:
+        os.umask(old_umask)
+    for suffix in ("", "-wal", "-shm"):
+        companion = path.with_name(path.name + suffix)
+        if companion.exists():
+            assert companion.stat().st_mode & 0o077 == 0, suffix
+
+
 def test_second_damaged_file_in_the_same_second_gets_its_own_name(
     path: Path, clock: Clock
 ) -> None:
