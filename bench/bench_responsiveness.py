@@ -59,7 +59,12 @@ from app.core.redact import Redactor
 from app.core.secrets import SessionStore
 from app.core.settings import Profile
 from app.core.workspace import Workspace
-from app.gui.main import build_gui, create_application, qt_message_handler
+from app.gui.main import (
+    build_gui,
+    create_application,
+    qt_message_handler,
+    settle_startup_objects,
+)
 from app.gui.tasks import TaskRunner
 from app.sim import Simulator
 
@@ -110,6 +115,7 @@ def main() -> int:
         window = gui.window
         try:
             wait_for_signal(window.connections_loaded, 10, window.show)
+            settle_startup_objects()  # as run_app does once the window is open
             window.fill_form(PROFILE, 681, 1)
             settle(300)
 
