@@ -7,6 +7,7 @@ one class, so a rule such as "a locked field is refused" lives in one place.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 from app.core.errors import InputError, KeyringError, SetupError
@@ -37,6 +38,23 @@ from app.core.urls import GatewayUrl, parse_gateway_url
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class WorkspaceFiles:
+    """What a workspace reads from disk: the user's settings and IT's policy."""
+
+    settings_store: SettingsStore
+    settings: Settings
+    policy: Policy
+    policy_problem: str | None
+
+
+def read_workspace_files(paths: AppPaths) -> WorkspaceFiles:
+    """Read the settings and the policy (the GUI does this off its thread)."""
+    policy, problem = load_policy(paths.policy_file)
+    store = SettingsStore(paths.settings_file)
+    return WorkspaceFiles(store, store.load(), policy, problem)
+
+
 class Workspace:
     """Profiles, connections and policy.
 
@@ -45,6 +63,8 @@ class Workspace:
         secrets: Where gateway URLs and tokens are kept.
         policy: IT's machine policy (possibly empty).
         redactor: Learns every token the workspace sees.
+        policy_problem: Why the policy file could not be used, if it could not.
+        settings: The settings, when read already; else read from the store.
     """
 
     def __init__(
@@ -54,22 +74,37 @@ class Workspace:
         policy: Policy,
         redactor: Redactor,
         policy_problem: str | None = None,
+        *,
+        settings: Settings | None = None,
     ) -> None:
         self.settings_store = settings_store
         self.secrets = secrets
         self.policy = policy
         self.policy_problem = policy_problem
         self.redactor = redactor
-        self.settings: Settings = settings_store.load()
+        self.settings: Settings = (
+            settings if settings is not None else settings_store.load()
+        )
 
     @classmethod
     def open(
         cls, paths: AppPaths, redactor: Redactor, secrets: SecretStore
     ) -> Workspace:
         """Open the workspace of ``paths`` with the given secret store."""
-        policy, problem = load_policy(paths.policy_file)
+        return cls.from_files(read_workspace_files(paths), redactor, secrets)
+
+    @classmethod
+    def from_files(
+        cls, files: WorkspaceFiles, redactor: Redactor, secrets: SecretStore
+    ) -> Workspace:
+        """Return the workspace of files read already, with the given secrets."""
         return cls(
-            SettingsStore(paths.settings_file), secrets, policy, redactor, problem
+            files.settings_store,
+            secrets,
+            files.policy,
+            redactor,
+            files.policy_problem,
+            settings=files.settings,
         )
 
     @property

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import functools
 import gc
-import importlib
 import logging
 import os
 import sys
@@ -54,7 +53,7 @@ from app.gui.tasks import TaskRunner
 
 if TYPE_CHECKING:
     from app.core.history import HistoryStore
-    from app.core.workspace import Workspace
+    from app.core.workspace import Workspace, WorkspaceFiles
     from app.gui.demo import DemoEnvironment
     from app.gui.status_panel import StatusPanel
 
@@ -221,23 +220,25 @@ def wait_for(
 
 @dataclass
 class OpenedHistory:
-    """The history, opened on the task helper, and what the window takes from it."""
+    """What the task helper opened for the window: history, settings, policy."""
 
     store: HistoryStore | None
     notices: list[str]
     recent: list[Rerun]
+    files: WorkspaceFiles
 
 
-def open_history_for_window(path: Path) -> OpenedHistory:
-    """Open the history and read the recent runs (on the task helper).
+def open_history_for_window(paths: AppPaths) -> OpenedHistory:
+    """Open the history, read the recent runs, the settings and the policy.
 
-    Also imports the settings models, which the opened window needs, so the GUI
-    thread does not wait for that import.
+    Runs on the task helper: the GUI thread neither reads these files nor
+    waits for the settings models' import.
     """
-    importlib.import_module("app.core.workspace")
+    from app.core.workspace import read_workspace_files  # noqa: PLC0415
 
-    store, notices = open_history(path)
-    return OpenedHistory(store, notices, recent_from_history(store))
+    files = read_workspace_files(paths)
+    store, notices = open_history(paths.history_file)
+    return OpenedHistory(store, notices, recent_from_history(store), files)
 
 
 def make_status_panel(
@@ -343,7 +344,7 @@ class Opening:
         self._started = True
         self.gui.tasks.submit(
             "open the history",
-            functools.partial(open_history_for_window, self.paths.history_file),
+            functools.partial(open_history_for_window, self.paths),
             on_finished=self._on_history,
             on_failed=self._on_failed,
         )
@@ -369,7 +370,7 @@ class Opening:
         secrets, history = self.secrets, self.history
         if secrets is None or history is None:
             raise RuntimeError("finish() needs the secrets and the history")
-        workspace = Workspace.open(self.paths, self.redactor, secrets)
+        workspace = Workspace.from_files(history.files, self.redactor, secrets)
         if self.demo is not None:
             self.demo.populate(workspace)
         self.gui.workspace = workspace
