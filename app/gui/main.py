@@ -17,6 +17,7 @@ import functools
 import gc
 import logging
 import os
+import signal
 import sys
 import time
 import traceback
@@ -48,6 +49,7 @@ from app.core.runner import Runner
 from app.core.secrets import SecretStore, SessionStore, open_secret_store
 from app.gui import icons, theme
 from app.gui.main_window import MainWindow, Opened
+from app.gui.quit_signals import QuitOnSignals
 from app.gui.recent_runs import Rerun
 from app.gui.tasks import TaskRunner
 
@@ -568,6 +570,17 @@ def open_window(gui: Gui, opening: Opening) -> None:
     settle_startup_objects()
 
 
+def quit_on_signal(leave: Callable[[int], None], number: int) -> None:
+    """Close every window as its close button does, then ``leave(128 + number)``.
+
+    Closing the main window cancels a run in flight and waits briefly for it
+    to be recorded; ``QApplication.exit`` also ends any dialog's own loop.
+    """
+    log.info("Quitting on %s", signal.Signals(number).name)
+    QApplication.closeAllWindows()
+    leave(128 + number)
+
+
 def settle_startup_objects() -> None:
     """Keep what start-up built out of the garbage collector's full passes.
 
@@ -616,9 +629,11 @@ def run_app(*, demo: bool, self_check: bool) -> int:
     log.info("Plan Runner %s starting%s", __version__, " (demo)" if demo else "")
     tasks = TaskRunner(app)
     gui: Gui | None = None
+    quitter: QuitOnSignals | None = None
     code = 1
     try:
         gui, opening = start_gui(paths, redactor, tasks, demo=environment)
+        quitter = QuitOnSignals(functools.partial(quit_on_signal, app.exit))
         opening.on_ready = functools.partial(open_window, gui, opening)
         # Opening starts once the window has painted, so its imports do not
         # compete with the first paint; a window that is never painted (started
@@ -629,6 +644,8 @@ def run_app(*, demo: bool, self_check: bool) -> int:
         code = int(app.exec())
     finally:
         started = time.monotonic()
+        if quitter is not None:
+            quitter.close()
         if gui is not None:
             gui.close()
         stuck = not tasks.shutdown(0)

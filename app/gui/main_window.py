@@ -745,9 +745,11 @@ class MainWindow(QMainWindow):
 
     def _update_profile_view(self) -> None:
         profile = self.current_profile()
+        # "Profile — Plan Runner": ending with the application's display name
+        # stops Qt (xcb, Wayland) from appending it a second time.
         title = "Plan Runner"
         if profile is not None:
-            title += f" — {profile.name}"
+            title = f"{profile.name} — {title}"
         self.setWindowTitle(title)
         self._restyle_band(profile)
         hint = ""
