@@ -3,6 +3,14 @@
 :func:`decode` turns an :class:`~app.core.http.Exchange` into exactly one
 :class:`Outcome`. The GUI, the command line, the history and the diagnostics all
 show what it decided, so the words for people live here too.
+
+Every text a gateway supplies (its message, an error body, a header value) is
+redacted whole, stripped of control characters, then cut to one of three sizes
+before it is kept: :data:`MESSAGE_CHARS` for the message itself,
+:data:`EXCERPT_CHARS` for excerpts and header values kept as facts, and
+:data:`QUOTE_CHARS` where it is quoted inside a line of our own words. A cut
+says how much it left out. The GUI, the command line and the history all get
+the outcome's texts, so none of them ever holds more than these.
 """
 
 from __future__ import annotations
@@ -10,6 +18,7 @@ from __future__ import annotations
 import html
 import json
 import re
+import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -20,7 +29,23 @@ from app.core.contract import Envelope, parse_envelope
 from app.core.exchange import Answer, Exchange, Failure
 from app.core.tokens import humanize_seconds
 
+MESSAGE_CHARS = 2000
+"""The most of a gateway's message an outcome keeps, in characters.
+
+Room for any sentence a person wrote and the top of a stack trace; past that a
+message is noise that would bloat every history row and every export.
+"""
+
 EXCERPT_CHARS = 300
+"""The most of a body excerpt, a JSON body or a header value kept as a fact."""
+
+QUOTE_CHARS = 160
+"""The most of a gateway's text quoted inside one line: advice, support, summary.
+
+Longer than any message the contract names (the longest, with a 19-digit ID,
+is about 45 characters), short enough to stay within two lines of a label.
+"""
+
 MAX_RETRY_AFTER = 7 * 24 * 3600
 """The longest wait a ``Retry-After`` is taken at, in seconds."""
 
@@ -145,7 +170,7 @@ class Outcome:
         """Return a short plain-text summary to paste into a chat or a ticket."""
         status = "no answer" if self.http_status is None else f"HTTP {self.http_status}"
         code = "" if self.code is None else f", code {self.code}"
-        message = "" if not self.message else f" ({self.message})"
+        message = "" if not self.message else f" ({one_line(self.message)})"
         lines = [
             f"{self.title}",
             f"Plan {self.plan_id}, user {self.user_id}, "
@@ -220,7 +245,7 @@ def decode(
         gateway_url=context.queue_url,
         http_status=status,
         code=code,
-        message=None if message is None else clean(message),
+        message=None if message is None else cut(clean(message), MESSAGE_CHARS),
         started_at=context.started_at,
         duration_ms=exchange.elapsed_ms,
         facts={key: clean(value) for key, value in facts.items()},
@@ -239,6 +264,7 @@ class _Verdict:
 class _Reading:
     """What the body and headers of an answer say, shape by shape."""
 
+    headers: Mapping[str, str]
     document: object
     envelope: Envelope | None
     message: str | None
@@ -295,9 +321,9 @@ def _read_answer(
         "www-authenticate",
     ):
         if name in headers:
-            facts[name] = headers[name][:300]
+            facts[name] = cut(headers[name], EXCERPT_CHARS)
     if envelope is None and document is not None:
-        facts["body_json"] = redact(_dump_json(document))[:EXCERPT_CHARS]
+        facts["body_json"] = cut(redact(_dump_json(document)), EXCERPT_CHARS)
     if excerpt:
         facts["body_excerpt"] = excerpt
     if answer.truncated:
@@ -307,8 +333,13 @@ def _read_answer(
     if answer.unreadable:
         facts["body_unreadable"] = answer.unreadable
     if envelope is not None:
-        facts["envelope"] = f"code {envelope.result.code}: {envelope.result.message}"
-    return _Reading(document, envelope, message, error, description, challenge, excerpt)
+        # The message is kept once, in the outcome's own field; the fact only
+        # quotes it.
+        said = "" if message is None else f": {one_line(message)}"
+        facts["envelope"] = f"code {envelope.result.code}{said}"
+    return _Reading(
+        headers, document, envelope, message, error, description, challenge, excerpt
+    )
 
 
 def _decode_answer(answer: Answer, reading: _Reading, ctx: RunContext) -> _Verdict:
@@ -318,7 +349,7 @@ def _decode_answer(answer: Answer, reading: _Reading, ctx: RunContext) -> _Verdi
     said = _what_was_said(reading)
 
     if 300 <= status < 400:
-        return _redirected(answer, ctx)
+        return _redirected(answer.status, reading.headers, ctx)
     if (
         status in (401, 403)
         or code == CODE_AUTH
@@ -326,7 +357,7 @@ def _decode_answer(answer: Answer, reading: _Reading, ctx: RunContext) -> _Verdi
     ):
         return _auth(status, code, reading, ctx)
     if status == 429:
-        return _rate_limited(answer, ctx, said)
+        return _rate_limited(reading.headers, ctx, said)
     if code == CODE_PLAN_NOT_FOUND:
         return _Verdict(
             Category.REJECTED,
@@ -466,19 +497,21 @@ def _auth(
     )
 
 
-def _rate_limited(answer: Answer, ctx: RunContext, said: str) -> _Verdict:
-    wait = retry_after_seconds(answer.headers.get("retry-after"), ctx.started_at)
+def _rate_limited(headers: Mapping[str, str], ctx: RunContext, said: str) -> _Verdict:
+    retry_after = headers.get("retry-after")
+    wait = retry_after_seconds(retry_after, ctx.started_at)
     when = f"in {humanize_seconds(wait)}" if wait is not None else "in a minute or two"
+    shown = "(none)" if retry_after is None else one_line(retry_after)
     return _Verdict(
         Category.RATE_LIMITED,
         "The gateway is busy: too many runs at once",
         f"Nothing was queued. Run plan {ctx.plan_id} again {when}.",
-        f"HTTP 429{said}; Retry-After: {answer.headers.get('retry-after', '(none)')}.",
+        f"HTTP 429{said}; Retry-After: {shown}.",
     )
 
 
-def _redirected(answer: Answer, ctx: RunContext) -> _Verdict:
-    location = answer.headers.get("location", "")
+def _redirected(status: int, headers: Mapping[str, str], ctx: RunContext) -> _Verdict:
+    location = headers.get("location", "")
     lowered = location.lower()
     if any(word in lowered for word in ("login", "signin", "sign-in", "sso", "auth")):
         advice = (
@@ -497,10 +530,10 @@ def _redirected(answer: Answer, ctx: RunContext) -> _Verdict:
         )
     return _Verdict(
         Category.REDIRECTED,
-        f"The gateway redirected the run (HTTP {answer.status})",
+        f"The gateway redirected the run (HTTP {status})",
         "Nothing was queued. " + advice,
-        f"HTTP {answer.status} to {location or '(no Location header)'}. Redirects "
-        "are never followed, so the token never goes to another address.",
+        f"HTTP {status} to {one_line(location) or '(no Location header)'}. "
+        "Redirects are never followed, so the token never goes to another address.",
     )
 
 
@@ -663,19 +696,19 @@ def _decode_failure(
 
 def _what_was_said(reading: _Reading) -> str:
     if reading.message:
-        return f" '{reading.message}'"
+        return f" '{one_line(reading.message)}'"
     if reading.excerpt:
-        return f" '{reading.excerpt[:120]}'"
+        return f" '{one_line(reading.excerpt)}'"
     return ""
 
 
 def _short(
-    value: object, redact: Callable[[str], str], limit: int = EXCERPT_CHARS
+    value: object, redact: Callable[[str], str], limit: int = MESSAGE_CHARS
 ) -> str | None:
     if value is None or isinstance(value, dict | list):
         return None
     text = " ".join(redact(str(value)).split())
-    return text[:limit] if text else None
+    return cut(text, limit) if text else None
 
 
 def _dump_json(document: object) -> str:
@@ -703,6 +736,68 @@ def _safe_char(char: str) -> str:
         return char
     # A carriage return could send the cursor back over what was printed.
     return " " if char in "\t\r\n" else "\ufffd"
+
+
+_CUT_MARK = re.compile(r"… \(([0-9,]+) more characters?\)\Z")
+"""The mark :func:`cut` ends a text with; a second cut adds to its count."""
+
+_LONGEST_CLUSTER = 32
+"""How far a cut moves back to keep a character with its combining marks."""
+
+
+def cut(text: str, limit: int) -> str:
+    """Return ``text`` cut to ``limit`` characters, saying how much was left out.
+
+    A cut text ends ``… (12,345 more characters)``, so the mark adds a few
+    dozen characters to ``limit``. The cut falls between characters a person
+    sees as separate: never between a letter and its accents, nor between the
+    two halves of a flag. Cutting a text that was cut before counts what both
+    cuts left out.
+    """
+    earlier = 0
+    mark = _CUT_MARK.search(text)
+    if mark is not None:
+        earlier = int(mark.group(1).replace(",", ""))
+        text = text[: mark.start()]
+    if len(text) <= limit and not earlier:
+        return text
+    kept = text[: _cluster_start(text, limit)].rstrip() if len(text) > limit else text
+    more = len(text) - len(kept) + earlier
+    return f"{kept}… ({more:,} more character{'' if more == 1 else 's'})"
+
+
+def _cluster_start(text: str, index: int) -> int:
+    """Return where the visible character that ``text[index]`` belongs to starts."""
+    start = index
+    while (
+        start > 0
+        and index - start < _LONGEST_CLUSTER
+        and unicodedata.category(text[start]).startswith("M")
+    ):
+        start -= 1
+    if index - start >= _LONGEST_CLUSTER:
+        return index  # a pile of marks with no end: cut through it
+    if _is_regional_indicator(text[start]):
+        # Flags are pairs of regional indicators: keep an even number.
+        run = start
+        while run > 0 and _is_regional_indicator(text[run - 1]):
+            run -= 1
+        if (start - run) % 2:
+            start -= 1
+    return start
+
+
+def _is_regional_indicator(char: str) -> bool:
+    return "\U0001f1e6" <= char <= "\U0001f1ff"
+
+
+def one_line(text: str, limit: int = QUOTE_CHARS) -> str:
+    """Return a gateway's text as one short line to quote among other words.
+
+    Control characters go (see :func:`shown_safely`), runs of white space
+    become one space, and the text is cut to ``limit`` characters.
+    """
+    return cut(" ".join(shown_safely(text).split()), limit)
 
 
 _AUTH_PARAM = re.compile(
