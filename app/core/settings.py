@@ -13,7 +13,7 @@ import json
 import logging
 import os
 import re
-import shutil
+import stat
 import tempfile
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -198,9 +198,11 @@ def is_schema_version(value: object) -> bool:
 class SettingsStore:
     """Reads and writes the user's settings file, atomically.
 
-    A file that cannot be read is never overwritten blindly: it is copied aside
-    first (``settings.json.bad-<time>``), and a file from a newer version makes
-    the store read-only for the session.
+    A file that cannot be read is never overwritten blindly. A damaged one is
+    moved aside once (``settings.json.bad-<time>``, owner-only), so the next
+    start finds no file and says nothing. A file that is there but cannot be
+    opened (permissions, a folder), or is from a newer version, or cannot be
+    moved aside, makes the store read-only for the session instead.
     """
 
     def __init__(self, path: Path, clock: Callable[[], datetime] | None = None) -> None:
@@ -212,25 +214,28 @@ class SettingsStore:
     def load(self) -> Settings:
         """Return the settings; defaults when the file is missing or unreadable.
 
-        When the file is unreadable, :attr:`load_problem` says why, for the face
-        to show; the bad file is kept beside the new one. Profiles that repeat a
-        name are dropped (the first of each name stays), after a backup, and
-        :attr:`load_problem` names them.
+        When the file is unreadable, :attr:`load_problem` says why and where it
+        went, for the face to show. Profiles that repeat a name are dropped (the
+        first of each name stays), after a backup, and :attr:`load_problem`
+        names them.
         """
         self.load_problem = None
+        self.read_only_reason = None
         try:
             document = read_json(self.path)
         except FileNotFoundError:
             return Settings()
         except OSError as error:
-            return self._unreadable(f"cannot be read ({error})")
+            return self._cannot_open(error)
         except ValueError as error:
-            return self._unreadable(f"is {error}")
+            return self._set_aside(f"is {error}")
         if not isinstance(document, dict):
-            return self._unreadable("does not hold a JSON object")
+            return self._set_aside(
+                f"does not hold a JSON object (it holds {_json_kind(document)})"
+            )
         original_version = document.get("schema_version", 0)
         if not is_schema_version(original_version):
-            return self._unreadable(
+            return self._set_aside(
                 f"has an invalid schema_version {_short(original_version)} (it "
                 "must be a whole number such as 1)"
             )
@@ -243,10 +248,9 @@ class SettingsStore:
         try:
             settings = Settings.model_validate(document)
         except ValidationError as error:
-            return self._unreadable(f"has invalid values ({_first_error(error)})")
+            return self._set_aside(f"has invalid values ({_first_error(error)})")
         if original_version != SCHEMA_VERSION:
-            self._backup("pre-migration")
-            self.save(settings)
+            self._migrate(settings)
         profiles, duplicated = unique_profiles(settings.profiles)
         if duplicated:
             settings = settings.model_copy(update={"profiles": profiles})
@@ -280,25 +284,132 @@ class SettingsStore:
         )
         log.warning("%s", self.load_problem)
 
-    def _unreadable(self, why: str) -> Settings:
-        kept = self._backup("bad")
-        where = f" It was kept as {kept.name}." if kept else ""
+    def _migrate(self, settings: Settings) -> None:
+        """Keep a copy of the older file, then save it in this version's form."""
+        self._backup("pre-migration")
+        try:
+            self.save(settings)
+        except ConfigError as error:
+            self.load_problem = (
+                f"The settings file {self.path} is from an older Plan Runner and "
+                f"could not be updated: {error} It is read as it is."
+            )
+            log.warning("%s", self.load_problem)
+
+    def _cannot_open(self, error: OSError) -> Settings:
+        """Start from defaults without touching a file that cannot be opened.
+
+        Its content may be fine (wrong permissions, a folder in its place), so it
+        is neither moved nor overwritten: the session is read-only instead.
+        """
+        why = error.strerror or str(error)
+        self.read_only_reason = (
+            f"The settings file {self.path} cannot be read ({why}), so changes are "
+            "not saved over it. Fix it or move it away, then start Plan Runner "
+            "again."
+        )
         self.load_problem = (
-            f"The settings file {self.path} {why}. Plan Runner started with default "
-            f"settings.{where}"
+            f"The settings file {self.path} cannot be read ({why}). Plan Runner "
+            "started with default settings and will not save changes over it. Fix "
+            "it or move it away, then start Plan Runner again."
         )
         log.warning("%s", self.load_problem)
         return Settings()
 
-    def _backup(self, label: str) -> Path | None:
-        stamp = self._clock().strftime("%Y%m%dT%H%M%S")
-        target = self.path.with_name(f"{self.path.name}.{label}-{stamp}")
+    def _set_aside(self, why: str) -> Settings:
+        """Move a damaged file aside, once, and start from defaults.
+
+        The moved file keeps the damaged content for support; the next start
+        finds no settings file and starts quietly. When the file cannot be
+        moved, it stays where it is and the session is read-only, so it is not
+        overwritten either.
+        """
+        start = (
+            f"The settings file {self.path} {why}. Plan Runner started with "
+            "default settings."
+        )
         try:
-            shutil.copy2(self.path, target)
+            kept = self._move_aside("bad")
+        except FileNotFoundError:
+            # Another Plan Runner, started at the same moment, moved it first.
+            self.load_problem = start
+        except OSError as error:
+            self.read_only_reason = (
+                f"{start} It could not be moved aside "
+                f"({error.strerror or error}), so changes are not saved over it."
+            )
+            self.load_problem = self.read_only_reason
+        else:
+            self.load_problem = (
+                f"{start} It was kept as {kept.name} in the same folder."
+            )
+        log.warning("%s", self.load_problem)
+        return Settings()
+
+    def _move_aside(self, label: str) -> Path:
+        """Rename the settings file to a backup name no other file has.
+
+        Raises:
+            OSError: It could not be renamed (FileNotFoundError: it is gone).
+        """
+        target = self._backup_name(label)
+        os.replace(self.path, target)
+        _make_private(target)
+        return target
+
+    def _backup(self, label: str) -> Path | None:
+        """Copy the settings file to an owner-only backup; reuse an equal one.
+
+        A copy that holds the same bytes as an earlier backup of the same kind
+        is not made again, so a save that keeps failing does not pile copies up.
+        """
+        try:
+            data = self.path.read_bytes()
+            pattern = f"{self.path.name}.{label}-*"
+            for earlier in sorted(self.path.parent.glob(pattern)):
+                if earlier.is_file() and earlier.read_bytes() == data:
+                    return earlier
+            target = self._backup_name(label)
+            handle = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(handle, "wb") as stream:
+                stream.write(data)
         except OSError as error:
             log.warning("Could not back up %s: %s", self.path, error)
             return None
         return target
+
+    def _backup_name(self, label: str) -> Path:
+        stamp = self._clock().strftime("%Y%m%dT%H%M%S")
+        target = self.path.with_name(f"{self.path.name}.{label}-{stamp}")
+        number = 1
+        while target.exists() or target.is_symlink():
+            number += 1
+            target = target.with_name(f"{self.path.name}.{label}-{stamp}-{number}")
+        return target
+
+
+def _make_private(path: Path) -> None:
+    """Take group and other permissions off ``path``, as the settings file has."""
+    try:
+        if path.is_symlink():
+            return
+        mode = stat.S_IMODE(path.stat().st_mode)
+        if mode & 0o077:
+            path.chmod(mode & 0o700)
+    except OSError as error:
+        log.warning("Could not make %s private: %s", path, error)
+
+
+def _json_kind(value: object) -> str:
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, bool):
+        return "true or false"
+    if isinstance(value, int | float):
+        return "a number"
+    return "null"
 
 
 def load_policy(path: Path) -> tuple[Policy, str | None]:
@@ -351,22 +462,30 @@ def load_policy(path: Path) -> tuple[Policy, str | None]:
 def read_json(path: Path) -> Any:
     """Read and decode a small JSON file (settings, policy).
 
+    A byte order mark at the start (as Windows Notepad writes) is allowed.
+
     Raises:
         FileNotFoundError: There is no such file.
-        OSError: The file cannot be read.
+        OSError: The file cannot be opened or is not a regular file.
         ValueError: What the file holds cannot be used; the message says why,
             in words that follow "is" ("not valid JSON (…)").
     """
-    size = path.stat().st_size
-    if size > MAX_FILE_BYTES:
+    facts = path.stat()
+    if not stat.S_ISREG(facts.st_mode):
+        # Opening a pipe or a device would block or read without end.
+        kind = "a folder" if stat.S_ISDIR(facts.st_mode) else "not a regular file"
+        raise OSError(f"it is {kind}")
+    if facts.st_size > MAX_FILE_BYTES:
         raise ValueError(
-            f"too large to be a settings file ({size:,} bytes; at most "
+            f"too large to be a settings file ({facts.st_size:,} bytes; at most "
             f"{MAX_FILE_BYTES:,})"
         )
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as error:
         raise ValueError(f"not UTF-8 text ({error})") from None
+    if not text.strip():
+        raise ValueError("empty")
     try:
         return json.loads(text)
     except ValueError as error:

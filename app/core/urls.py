@@ -11,6 +11,8 @@ from urllib.parse import urlsplit
 from app.core.errors import InputError
 
 QUEUE_PATH = "/queue"
+DEFAULT_PORTS = {"http": 80, "https": 443}
+"""The port each scheme connects to when the URL names none."""
 
 _NAME_LABEL = re.compile(r"[a-z0-9_-]+")
 _AFTER_ADDRESS = re.compile(r"(:\d*)?")
@@ -48,10 +50,20 @@ class GatewayUrl:
 
     @property
     def origin(self) -> str:
-        """Scheme, host and port: where the token may be sent."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        port = f":{self.port}" if self.port is not None else ""
-        return f"{self.scheme}://{host}{port}"
+        """Scheme, host and port: where the token may be sent.
+
+        Every way of writing one origin gives the same text, so comparing two
+        origins compares where they lead, not how they were typed: the scheme's
+        default port is left out, a trailing dot is dropped from the host, an
+        international name is in the ASCII (``xn--``) form the connection uses
+        (which also shows look-alike letters for what they are), and an IPv6
+        address is in its shortest form.
+        """
+        host = _origin_host(self.host)
+        shown = f"[{host}]" if ":" in host else host
+        default = DEFAULT_PORTS[self.scheme]
+        port = f":{self.port}" if self.port not in (None, default) else ""
+        return f"{self.scheme}://{shown}{port}"
 
     def __str__(self) -> str:
         return self.base
@@ -74,6 +86,29 @@ def is_loopback_host(host: str) -> bool:
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
         address = address.ipv4_mapped
     return address.is_loopback or address.is_unspecified
+
+
+def _origin_host(host: str) -> str:
+    """Return the one form of ``host`` that the connection uses."""
+    name = host.removesuffix(".")
+    try:
+        address = ipaddress.ip_address(name)
+    except ValueError:
+        pass
+    else:
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+            return f"::ffff:{address.ipv4_mapped}"  # not ::ffff:a00:1
+        return address.compressed
+    if name.isascii():
+        return name.lower()
+    import httpx  # noqa: PLC0415 - the client is needed only for international names
+
+    try:
+        # The client's own encoding (IDNA 2008), not Python's "idna" codec (IDNA
+        # 2003), which maps "ß" to "ss" and so names another host.
+        return httpx.URL(f"http://{name}/").raw_host.decode("ascii").lower()
+    except (httpx.InvalidURL, UnicodeError, ValueError):
+        return name.lower()
 
 
 def parse_gateway_url(text: str) -> GatewayUrl:

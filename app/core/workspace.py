@@ -10,7 +10,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.core.errors import InputError, KeyringError, SetupError
+from app.core.errors import ConfigError, InputError, KeyringError, SetupError
 from app.core.exchange import ClientSettings
 from app.core.paths import AppPaths
 from app.core.redact import Redactor
@@ -238,14 +238,22 @@ class Workspace:
             gateway_url=url if url is not None else stored.gateway_url,
             token=clean if clean is not None else stored.token,
         )
+        changes: list[tuple[str, Connection | None]] = []
+        before = {old_name: stored}
         if connection != stored or old_name != name:
-            self.secrets.save(name, connection)
+            changes.append((name, connection))
             if old_name != name:
-                self.secrets.delete(old_name)
+                before[name] = self._stored_or_empty(name)
+                changes.append((old_name, None))
 
         profiles = [p for p in self.settings.profiles if p.name not in (old_name, name)]
         profiles.append(profile)
-        self._save_settings(self.settings.model_copy(update={"profiles": profiles}))
+        self._commit(
+            f"Profile {name!r} was not saved",
+            self.settings.model_copy(update={"profiles": profiles}),
+            changes,
+            before,
+        )
 
     def secrets_exist(self, name: str) -> bool:
         """Whether anything is stored for the profile (errors count as no)."""
@@ -265,9 +273,13 @@ class Workspace:
             check_unlocked(self.policy, "profiles")
         if not any(p.name == name for p in self.profiles()):
             raise InputError(f"There is no profile called {name!r}.")
-        self.secrets.delete(name)
         profiles = [p for p in self.settings.profiles if p.name != name]
-        self._save_settings(self.settings.model_copy(update={"profiles": profiles}))
+        self._commit(
+            f"Profile {name!r} was not removed",
+            self.settings.model_copy(update={"profiles": profiles}),
+            [(name, None)],
+            {},
+        )
 
     def set_token(self, name: str, raw_token: str) -> str:
         """Clean and store the profile's token; return the cleaned token."""
@@ -390,6 +402,86 @@ class Workspace:
     def _save_settings(self, settings: Settings) -> None:
         self.settings_store.save(settings)
         self.settings = settings
+
+    def _stored_or_empty(self, name: str) -> Connection:
+        try:
+            return self.secrets.load(name)
+        except KeyringError:
+            return Connection()
+
+    def _commit(
+        self,
+        failure: str,
+        settings: Settings,
+        changes: list[tuple[str, Connection | None]],
+        before: dict[str, Connection],
+    ) -> None:
+        """Save ``settings``, then apply keyring ``changes``; all of it or none.
+
+        The settings file goes first because it is the easier one to undo: it is
+        written atomically by this process, and putting back what was there is
+        the same write again, with nothing to unlock and nothing to time out.
+        A keyring change that fails has the keyring changes before it undone
+        (from ``before``, what each entry held) and the settings put back.
+
+        Args:
+            failure: How the error begins, such as "Profile 'a' was not saved".
+            settings: The settings to save.
+            changes: ``(profile, connection)`` to store, in order; None deletes.
+            before: What each changed entry held before (missing: nothing).
+
+        Raises:
+            ConfigError: The settings could not be written; nothing was changed.
+            KeyringError: The keyring failed; the message says whether
+                everything was put back as it was.
+        """
+        try:
+            self.settings_store.save(settings)
+        except ConfigError as error:
+            raise ConfigError(f"{failure}: {error} Nothing was changed.") from None
+        done: list[str] = []
+        try:
+            for name, connection in changes:
+                if connection is None:
+                    self.secrets.delete(name)
+                else:
+                    self.secrets.save(name, connection)
+                done.append(name)
+        except KeyringError as error:
+            left = self._undo(done, before)
+            if left:
+                raise KeyringError(
+                    f"{failure}: {error} Putting things back as they were failed "
+                    f"too: {' '.join(left)} Check the profile in Settings."
+                ) from None
+            raise KeyringError(f"{failure}: {error} Nothing was changed.") from None
+        self.settings = settings
+
+    def _undo(self, done: list[str], before: dict[str, Connection]) -> list[str]:
+        """Put back the keyring entries in ``done`` and the settings file.
+
+        Returns:
+            What could not be put back, one sentence each; empty when all was.
+        """
+        left = []
+        for name in reversed(done):
+            previous = before.get(name, Connection())
+            try:
+                if previous == Connection():
+                    self.secrets.delete(name)
+                else:
+                    self.secrets.save(name, previous)
+            except KeyringError as error:
+                log.warning("Could not restore the keyring entry of %r", name)
+                left.append(
+                    f"The keyring entry of {name!r} was not restored ({error})."
+                )
+        try:
+            self.settings_store.save(self.settings)
+        except ConfigError as error:
+            log.warning("Could not restore the settings file")
+            left.append(f"The settings file was not restored ({error}).")
+        return left
 
 
 def _catalogue_name(entries: list[CatalogueEntry], entry_id: int) -> str | None:

@@ -67,3 +67,19 @@ def test_unusable_gateway_urls_say_what_to_fix(text, message):
 )
 def test_loopback_hosts_are_recognised(text, loopback):
     assert parse_gateway_url(text).is_loopback is loopback
+
+
+@pytest.mark.parametrize(
+    ("text", "origin"),
+    [
+        ("https://gw.example.test:443/api", "https://gw.example.test"),
+        ("HTTP://GW.Example.Test.:80", "http://gw.example.test"),
+        ("http://gw.example.test:443", "http://gw.example.test:443"),
+        ("https://gw.example.test:8443/", "https://gw.example.test:8443"),
+        ("http://[0:0:0:0:0:0:0:1]:8080", "http://[::1]:8080"),
+        ("https://Bücher.example", "https://xn--bcher-kva.example"),
+        ("https://10.0.0.5.", "https://10.0.0.5"),
+    ],
+)
+def test_the_origin_has_one_form_whatever_the_url_s_form(text, origin):
+    assert parse_gateway_url(text).origin == origin

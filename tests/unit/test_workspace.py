@@ -5,7 +5,13 @@ import json
 import httpx
 import pytest
 
-from app.core.errors import InputError, PolicyLockedError, SetupError
+from app.core.errors import (
+    ConfigError,
+    InputError,
+    KeyringError,
+    PolicyLockedError,
+    SetupError,
+)
 from app.core.http import build_client
 from app.core.outcome import Category
 from app.core.paths import AppPaths
@@ -186,3 +192,172 @@ def test_the_runner_prunes_the_history_after_recording(workspace, redactor, tmp_
             runner.run(workspace.run_request("p", plan, 1))
         rows = history.page(HistoryFilter(), limit=10)
     assert [row.plan_id for row in rows] == [4, 3]
+
+
+# Changes that fail halfway ---------------------------------------------------------
+
+
+@pytest.fixture
+def failing(memory_keyring, monkeypatch):
+    """The keyring changes that fail: ("save" or "delete", profile name or "*")."""
+    refused: set[tuple[str, str]] = set()
+    real_set = memory_keyring.set_password
+    real_delete = memory_keyring.delete_password
+
+    def check(kind, profile):
+        if {(kind, profile), (kind, "*")} & refused:
+            raise RuntimeError("the keyring is locked")
+
+    def set_password(service, username, password):
+        check("save", username)
+        real_set(service, username, password)
+
+    def delete_password(service, username):
+        check("delete", username)
+        real_delete(service, username)
+
+    monkeypatch.setattr(memory_keyring, "set_password", set_password)
+    monkeypatch.setattr(memory_keyring, "delete_password", delete_password)
+    return refused
+
+
+def _unwritable(workspace, tmp_path):
+    """Point the workspace's settings at a path that cannot be written."""
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    workspace.settings_store.path = blocker / "settings.json"
+
+
+def test_a_rename_whose_settings_write_fails_leaves_the_keyring_as_it_was(
+    workspace, memory_keyring, tmp_path
+):
+    workspace.save_profile(Profile(name="a"), gateway_url="https://gw", token=TOKEN)
+    keyring_before = dict(memory_keyring.entries)
+    _unwritable(workspace, tmp_path)
+    with pytest.raises(ConfigError) as raised:
+        workspace.save_profile(Profile(name="b"), replace_name="a")
+    assert str(raised.value).startswith("Profile 'b' was not saved: Could not write")
+    assert str(raised.value).endswith("Nothing was changed.")
+    assert memory_keyring.entries == keyring_before
+    assert [p.name for p in workspace.profiles()] == ["a"]
+    assert workspace.connection("a").token == TOKEN
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"gateway_url": "https://elsewhere"},
+        {"token": "another-token-123456"},
+        {"gateway_url": "https://elsewhere", "token": "another-token-123456"},
+    ],
+)
+def test_a_url_or_token_change_whose_settings_write_fails_is_not_kept(
+    workspace, memory_keyring, tmp_path, change
+):
+    workspace.save_profile(Profile(name="a"), gateway_url="https://gw", token=TOKEN)
+    keyring_before = dict(memory_keyring.entries)
+    _unwritable(workspace, tmp_path)
+    with pytest.raises(ConfigError, match="Nothing was changed"):
+        workspace.save_profile(Profile(name="a", read_timeout=9), **change)
+    assert memory_keyring.entries == keyring_before
+    assert workspace.profile("a").read_timeout != 9
+
+
+def test_a_new_profile_whose_settings_write_fails_leaves_no_secret_behind(
+    workspace, memory_keyring, tmp_path
+):
+    _unwritable(workspace, tmp_path)
+    with pytest.raises(ConfigError, match="Nothing was changed"):
+        workspace.save_profile(
+            Profile(name="n"), gateway_url="https://gw", token=TOKEN, new=True
+        )
+    assert memory_keyring.entries == {}
+    assert workspace.profiles() == []
+
+
+def test_a_removal_whose_settings_write_fails_keeps_the_secrets(
+    workspace, memory_keyring, tmp_path
+):
+    workspace.save_profile(Profile(name="a"), gateway_url="https://gw", token=TOKEN)
+    keyring_before = dict(memory_keyring.entries)
+    _unwritable(workspace, tmp_path)
+    with pytest.raises(ConfigError, match="Profile 'a' was not removed"):
+        workspace.remove_profile("a")
+    assert memory_keyring.entries == keyring_before
+    assert workspace.connection("a").token == TOKEN
+
+
+def test_a_rename_whose_keyring_delete_fails_puts_settings_and_keyring_back(
+    workspace, memory_keyring, failing
+):
+    workspace.save_profile(Profile(name="a"), gateway_url="https://gw", token=TOKEN)
+    keyring_before = dict(memory_keyring.entries)
+    file_before = workspace.settings_store.path.read_text()
+    failing.add(("delete", "a"))
+    with pytest.raises(KeyringError) as raised:
+        workspace.save_profile(Profile(name="b"), replace_name="a")
+    assert "Profile 'b' was not saved" in str(raised.value)
+    assert "the keyring is locked" in str(raised.value)
+    assert str(raised.value).endswith("Nothing was changed.")
+    assert memory_keyring.entries == keyring_before
+    assert workspace.settings_store.path.read_text() == file_before
+    assert [p.name for p in workspace.profiles()] == ["a"]
+
+
+def test_a_removal_whose_keyring_delete_fails_puts_the_profile_back(workspace, failing):
+    workspace.save_profile(Profile(name="a"), gateway_url="https://gw", token=TOKEN)
+    failing.add(("delete", "a"))
+    with pytest.raises(KeyringError, match="Profile 'a' was not removed"):
+        workspace.remove_profile("a")
+    again = SettingsStore(workspace.settings_store.path).load()
+    assert [p.name for p in again.profiles] == ["a"]
+    assert [p.name for p in workspace.profiles()] == ["a"]
+    assert workspace.connection("a").token == TOKEN
+
+
+def test_a_keyring_that_cannot_be_put_back_is_named_in_the_error(workspace, failing):
+    workspace.save_profile(Profile(name="a"), gateway_url="https://gw", token=TOKEN)
+    failing.add(("delete", "*"))  # the rename's delete and the undo's
+    with pytest.raises(KeyringError) as raised:
+        workspace.save_profile(Profile(name="b"), replace_name="a")
+    message = str(raised.value)
+    assert "Putting things back as they were failed too" in message
+    assert "The keyring entry of 'b' was not restored" in message
+    assert "Nothing was changed" not in message
+    # The settings went back: the profile is still 'a', and its secrets are there.
+    assert [p.name for p in workspace.profiles()] == ["a"]
+    assert workspace.connection("a").token == TOKEN
+
+
+def test_settings_that_cannot_be_put_back_are_named_in_the_error(
+    workspace, failing, monkeypatch
+):
+    workspace.save_profile(Profile(name="a"), gateway_url="https://gw", token=TOKEN)
+    failing.add(("delete", "*"))
+    store = workspace.settings_store
+    writes = []
+    real_save = store.save
+
+    def save_once(settings):
+        if writes:
+            raise ConfigError("Could not write settings.json: No space left on device.")
+        writes.append(settings)
+        real_save(settings)
+
+    monkeypatch.setattr(store, "save", save_once)
+    with pytest.raises(KeyringError) as raised:
+        workspace.remove_profile("a")
+    assert "The settings file was not restored (Could not write" in str(raised.value)
+    assert [p.name for p in workspace.profiles()] == ["a"]
+
+
+def test_a_failed_change_leaves_the_workspace_usable(workspace, tmp_path):
+    workspace.save_profile(Profile(name="a"), gateway_url="https://gw", token=TOKEN)
+    good_path = workspace.settings_store.path
+    _unwritable(workspace, tmp_path)
+    with pytest.raises(ConfigError):
+        workspace.save_profile(Profile(name="b"), replace_name="a")
+    workspace.settings_store.path = good_path
+    workspace.save_profile(Profile(name="b"), replace_name="a")
+    assert [p.name for p in workspace.profiles()] == ["b"]
+    assert workspace.connection("b").token == TOKEN
