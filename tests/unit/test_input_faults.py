@@ -273,12 +273,14 @@ def test_deeply_nested_settings_are_set_aside_not_a_crash(tmp_path, content):
 
 def test_an_absurdly_large_settings_file_is_not_read(tmp_path):
     path = tmp_path / "settings.json"
-    with path.open("wb") as stream:
-        stream.truncate(MAX_FILE_BYTES + 1)  # sparse: nothing is written
+    policy_path = tmp_path / "policy.json"
+    for each in (path, policy_path):
+        with each.open("wb") as stream:
+            stream.truncate(MAX_FILE_BYTES + 1)  # sparse: nothing is written
     store = SettingsStore(path)
     assert store.load() == Settings()
     assert "too large" in store.load_problem
-    policy, problem = load_policy(path)
+    policy, problem = load_policy(policy_path)
     assert policy == Policy()
     assert "too large" in problem
 
