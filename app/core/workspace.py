@@ -208,12 +208,15 @@ class Workspace:
         token: str | None = None,
         replace_name: str | None = None,
         new: bool = False,
+        drop_token: bool = False,
     ) -> None:
         """Add or update a profile; its URL and token go to the secret store.
 
         ``gateway_url`` and ``token`` are validated first; None keeps what is
-        stored. ``replace_name`` renames an existing profile; ``new`` refuses
-        a name that is taken instead of updating that profile.
+        stored, unless ``drop_token`` (the stored token is forgotten, in the
+        same all-or-nothing step). ``replace_name`` renames an existing
+        profile; ``new`` refuses a name that is taken instead of updating that
+        profile.
 
         Raises:
             InputError: A value is invalid. PolicyLockedError: a locked field
@@ -236,7 +239,7 @@ class Workspace:
         )
         connection = Connection(
             gateway_url=url if url is not None else stored.gateway_url,
-            token=clean if clean is not None else stored.token,
+            token=clean if clean is not None or drop_token else stored.token,
         )
         changes: list[tuple[str, Connection | None]] = []
         before = {old_name: stored}

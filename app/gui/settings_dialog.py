@@ -682,14 +682,13 @@ class SettingsDialog(QDialog):
         workspace = self.workspace  # the worker gets the core object, not the dialog
 
         def save() -> str:
-            if drop_token and old_name is not None:
-                workspace.clear_token(old_name)
             workspace.save_profile(
                 profile,
                 gateway_url=url,
                 token=token,
                 replace_name=old_name,
                 new=old_name is None,
+                drop_token=drop_token,
             )
             return profile.name
 

@@ -16,6 +16,7 @@ from app.core.http import build_client
 from app.core.outcome import Category
 from app.core.paths import AppPaths
 from app.core.runner import Runner
+from app.core.secrets import Connection
 from app.core.settings import Policy, Profile, SettingsStore
 from app.core.workspace import Workspace
 
@@ -249,6 +250,7 @@ def test_a_rename_whose_settings_write_fails_leaves_the_keyring_as_it_was(
         {"gateway_url": "https://elsewhere"},
         {"token": "another-token-123456"},
         {"gateway_url": "https://elsewhere", "token": "another-token-123456"},
+        {"gateway_url": "https://elsewhere", "drop_token": True},
     ],
 )
 def test_a_url_or_token_change_whose_settings_write_fails_is_not_kept(
@@ -261,6 +263,18 @@ def test_a_url_or_token_change_whose_settings_write_fails_is_not_kept(
         workspace.save_profile(Profile(name="a", read_timeout=9), **change)
     assert memory_keyring.entries == keyring_before
     assert workspace.profile("a").read_timeout != 9
+
+
+def test_a_new_url_can_drop_the_token_in_the_same_step(workspace):
+    workspace.save_profile(Profile(name="a"), gateway_url="https://gw", token=TOKEN)
+    workspace.save_profile(
+        Profile(name="b"),
+        gateway_url="https://elsewhere",
+        replace_name="a",
+        drop_token=True,
+    )
+    assert workspace.connection("b") == Connection("https://elsewhere", None)
+    assert workspace.secrets.load("a") == Connection()
 
 
 def test_a_new_profile_whose_settings_write_fails_leaves_no_secret_behind(
