@@ -394,7 +394,7 @@ class Workspace:
         if (
             url is not None
             and preset.gateway_url
-            and url != _normalised(preset.gateway_url)
+            and not _same_gateway(url, preset.gateway_url)
         ):
             check_unlocked(self.policy, "gateway_url", name)
         current = next(p for p in self.profiles() if p.name == name)
@@ -514,8 +514,15 @@ def _origin(url: str) -> str:
         return url
 
 
-def _normalised(url: str) -> str:
+def _same_gateway(url: str, other: str) -> bool:
+    """Whether two gateway URLs lead to the same place, however they are written."""
+    from urllib.parse import urlsplit  # noqa: PLC0415
+
     try:
-        return parse_gateway_url(url).base
+        first, second = parse_gateway_url(url), parse_gateway_url(other)
     except InputError:
-        return url
+        return url == other
+    return (first.origin, urlsplit(first.base).path) == (
+        second.origin,
+        urlsplit(second.base).path,
+    )

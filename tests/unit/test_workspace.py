@@ -101,6 +101,11 @@ def test_a_locked_preset_cannot_be_changed_or_removed(
     with pytest.raises(PolicyLockedError):
         workspace.save_profile(Profile(name="prod"), gateway_url="https://elsewhere")
     with pytest.raises(PolicyLockedError):
+        workspace.save_profile(Profile(name="prod"), gateway_url="https://gw.prod/v2")
+    # The preset's own URL, written another way, is no change.
+    for same in ("https://GW.prod:443/", "https://gw.prod./"):
+        workspace.save_profile(Profile(name="prod"), gateway_url=same)
+    with pytest.raises(PolicyLockedError):
         workspace.save_profile(Profile(name="prod", read_timeout=99))
     with pytest.raises(PolicyLockedError):
         workspace.remove_profile("prod")
