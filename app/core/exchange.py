@@ -13,7 +13,6 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
-from urllib.parse import urlsplit
 
 from app.core.urls import GatewayUrl
 
@@ -124,24 +123,25 @@ def for_gateway(settings: ClientSettings, gateway: GatewayUrl) -> ClientSettings
 
 
 def proxy_in_use(url: str, settings: ClientSettings) -> str | None:
-    """Return the proxy a request to ``url`` goes through, or None when direct."""
-    if settings.proxy:
-        return settings.proxy
-    if not settings.trust_env:
-        return None
-    import urllib.request  # noqa: PLC0415 - http.client and email come with it
+    """Return the proxy a request to ``url`` goes through, or None when direct.
 
-    proxies = urllib.request.getproxies_environment()
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if host and urllib.request.proxy_bypass(host):
-        return None
-    return proxies.get(parts.scheme) or proxies.get("all")
+    httpx is asked (see :func:`app.core.http.route_for`), so the proxy named in
+    an outcome is the one the request really took. Only a run calls this, just
+    before it imports httpx to send.
+
+    Raises:
+        SetupError: The proxy that applies cannot be used (a SOCKS proxy, or a
+            malformed proxy of the settings).
+    """
+    from app.core.http import route_for  # noqa: PLC0415 - keeps httpx off start-up
+
+    return route_for(url, settings)
 
 
 def mask_proxy(proxy: str) -> str:
     """Return a proxy URL with its password hidden, for messages."""
-    return re.sub(r"(//[^:/@]+:)[^@/]*@", r"\1***@", proxy)
+    # The password ends at the first "@"; it may hold "/" or ":" itself.
+    return re.sub(r"(//[^:/@\s]*:)[^@\s]*@", r"\1***@", proxy)
 
 
 @dataclass(frozen=True)

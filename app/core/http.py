@@ -10,17 +10,21 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import re
 import socket
 import ssl
 import threading
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpcore
 import httpx
+from httpx import _utils as httpx_utils
 
 from app.core.errors import SetupError
 from app.core.exchange import (
@@ -31,6 +35,7 @@ from app.core.exchange import (
     Exchange,
     Failure,
     authorization_header,
+    mask_proxy,
 )
 
 log = logging.getLogger(__name__)
@@ -123,39 +128,225 @@ def build_client(
     """Build the HTTP client for a gateway: the only place one is made.
 
     TLS is verified against the OS trust store (plus the extra CA file), proxies
-    come from the settings or the environment, every timeout is explicit, and
-    redirects are never followed, so the token never goes to another origin.
-    A malformed proxy variable in the environment is logged and ignored.
-    ``transport`` replaces the network (tests pass an ``httpx.MockTransport``).
+    come from the settings or the environment (see :func:`proxy_routes`), every
+    timeout is explicit, and redirects are never followed, so the token never
+    goes to another origin. ``transport`` replaces the network (tests pass an
+    ``httpx.MockTransport``).
+
+    Raises:
+        SetupError: The proxy of the settings cannot be used.
     """
-    options: dict[str, Any] = {
-        "verify": tls_context(settings.extra_ca_file),
-        "proxy": settings.proxy,
-        "timeout": httpx.Timeout(
+    verify = tls_context(settings.extra_ca_file)
+    routes = proxy_routes(settings)
+    if settings.proxy and routes.unusable:
+        raise SetupError(routes.unusable["all://"])
+    for problem in routes.ignored:
+        log.warning("Ignoring a proxy setting: %s", problem)
+    mounts: dict[str, httpx.BaseTransport | None] = {}
+    if transport is None:
+        for pattern, proxy in routes.mounts.items():
+            if proxy is None:
+                mounts[pattern] = None
+            elif pattern in routes.unusable:
+                mounts[pattern] = _RefusedProxy(routes.unusable[pattern])
+            else:
+                mounts[pattern] = httpx.HTTPTransport(verify=verify, proxy=proxy)
+    client = httpx.Client(
+        verify=verify,
+        # The proxies come from proxy_routes alone, so that what a run reports
+        # is what the client does.
+        trust_env=False,
+        mounts=mounts,
+        transport=transport,
+        timeout=httpx.Timeout(
             connect=settings.connect_timeout,
             read=settings.read_timeout,
             write=settings.write_timeout,
             pool=settings.pool_timeout,
         ),
-        "follow_redirects": False,
-        "headers": {"User-Agent": settings.user_agent},
-        "event_hooks": {"response": [_keep_location_from_httpx]},
-    }
-    if transport is not None:
-        options["transport"] = transport
-    try:
-        client = httpx.Client(trust_env=settings.trust_env, **options)
-    except (ValueError, TypeError, ImportError, httpx.InvalidURL) as error:
-        if settings.proxy:
-            raise SetupError(
-                f"The proxy {settings.proxy!r} cannot be used: {error}. Check the "
-                "proxy in the profile's settings or the machine policy."
-            ) from None
-        log.warning("Ignoring the proxy settings of the environment: %s", error)
-        client = httpx.Client(trust_env=False, **options)
+        follow_redirects=False,
+        headers={"User-Agent": settings.user_agent},
+        event_hooks={"response": [_keep_location_from_httpx]},
+    )
     if canceller is not None:
         _make_cancellable(client, canceller)
     return client
+
+
+@dataclass(frozen=True)
+class ProxyRoutes:
+    """Which proxy each kind of URL goes through, as the client is built with it.
+
+    Attributes:
+        mounts: httpx's URL patterns (``"https://"``, ``"all://*corp.test"``)
+            and the proxy URL for each, None where a ``NO_PROXY`` entry sends it
+            directly. A value httpx cannot read is left out.
+        unusable: Patterns whose proxy is well formed but cannot be used (a
+            SOCKS proxy), with a sentence saying so. A request they apply to
+            fails; it never goes around the proxy.
+        ignored: Sentences on values that were left out of ``mounts``.
+    """
+
+    mounts: dict[str, str | None]
+    unusable: dict[str, str]
+    ignored: tuple[str, ...]
+
+
+_SOCKS = re.compile(r"socks(4a?|5h?)?", re.IGNORECASE)
+
+
+def proxy_problem(url: str) -> tuple[str, bool] | None:
+    """Return why ``url`` cannot be a proxy, and whether it names a SOCKS one.
+
+    A SOCKS proxy is understood but not supported: httpx needs an extra
+    package for it, which Plan Runner does not ship.
+    """
+    scheme = url.partition("://")[0] if "://" in url else ""
+    if _SOCKS.fullmatch(scheme):
+        return "it names a SOCKS proxy, which Plan Runner does not support", True
+    try:
+        proxy = httpx.Proxy(url)
+    except (ValueError, TypeError, httpx.InvalidURL) as error:
+        return mask_proxy(str(error) or type(error).__name__), False
+    if not proxy.url.host:
+        return "it has no host name", False
+    return None
+
+
+def proxy_routes(
+    settings: ClientSettings,
+    environment: dict[str, str | None] | None = None,
+    origin: Callable[[str], str] | None = None,
+) -> ProxyRoutes:
+    """Return the proxies a client built from ``settings`` uses.
+
+    The settings' proxy applies to every URL. Otherwise, when ``trust_env`` is
+    set, the environment's ``HTTP(S)_PROXY``, ``ALL_PROXY`` and ``NO_PROXY`` (and
+    on Windows and macOS the system's settings) apply, read by httpx itself.
+    ``environment`` replaces what httpx reads there, in the form httpx's
+    ``get_environment_proxies`` returns it, and ``origin`` then names the
+    variable behind a pattern (the diagnostics read another environment).
+    """
+    if settings.proxy:
+        wanted: dict[str, str | None] = {"all://": settings.proxy}
+    elif not settings.trust_env:
+        wanted = {}
+    elif environment is not None:
+        wanted = dict(environment)
+    else:
+        # WORKAROUND: httpx has no public way to say which proxies the
+        # environment gives; this is the function its own clients call.
+        wanted = httpx_utils.get_environment_proxies()
+    mounts: dict[str, str | None] = {}
+    unusable: dict[str, str] = {}
+    ignored: list[str] = []
+    for pattern, proxy in wanted.items():
+        try:
+            httpx_utils.URLPattern(pattern)
+        except (ValueError, TypeError, httpx.InvalidURL):
+            ignored.append(f"the NO_PROXY entry for {pattern!r} is not understood")
+            continue
+        if proxy is None:
+            mounts[pattern] = None
+            continue
+        found = proxy_problem(proxy)
+        if found is None:
+            mounts[pattern] = proxy
+            continue
+        problem, socks = found
+        where = (origin or _proxy_origin)(pattern) if not settings.proxy else ""
+        where = where or "the proxy setting"
+        if socks or settings.proxy:
+            mounts[pattern] = proxy
+            unusable[pattern] = _unusable_sentence(where, proxy, problem)
+        else:
+            ignored.append(
+                f"{where}={mask_proxy(proxy)!r} is not a proxy URL ({problem})"
+            )
+    return ProxyRoutes(mounts, unusable, tuple(ignored))
+
+
+def route_for(
+    url: str, settings: ClientSettings, environment: dict[str, str | None] | None = None
+) -> str | None:
+    """Return the proxy a request to ``url`` goes through, or None when direct.
+
+    The answer comes from an httpx client built with the same routes as
+    :func:`build_client`'s, so it is the one httpx acts on.
+
+    Raises:
+        SetupError: The proxy that applies to ``url`` cannot be used.
+    """
+    routes = proxy_routes(settings, environment)
+    pattern = matching_pattern(url, routes)
+    if pattern is None:
+        return None
+    if pattern in routes.unusable:
+        raise SetupError(routes.unusable[pattern])
+    return routes.mounts[pattern]
+
+
+def matching_pattern(url: str, routes: ProxyRoutes) -> str | None:
+    """Return the pattern of ``routes`` httpx sends ``url`` by, or None for none.
+
+    The pattern's value is the proxy, or None when ``NO_PROXY`` exempts ``url``.
+    """
+    probe = httpx.Client(
+        transport=_Route(None),
+        mounts={pattern: _Route(pattern) for pattern in routes.mounts},
+        trust_env=False,
+    )
+    with probe:
+        # WORKAROUND: httpx has no public way to ask which transport (and so
+        # which proxy) a URL goes through; this is the method send() uses.
+        chosen = probe._transport_for_url(httpx.URL(url))
+    return chosen.pattern if isinstance(chosen, _Route) else None
+
+
+class _Route(httpx.BaseTransport):
+    """Stands for a mount of a client that only answers where a URL would go."""
+
+    def __init__(self, pattern: str | None) -> None:
+        self.pattern = pattern
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        raise httpx.UnsupportedProtocol("this client only routes, it never sends")
+
+
+class _RefusedProxy(httpx.BaseTransport):
+    """Fails every request with why the proxy that applies cannot be used."""
+
+    def __init__(self, problem: str) -> None:
+        self.problem = problem
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        raise httpx.ProxyError(self.problem, request=request)
+
+
+def _proxy_origin(pattern: str) -> str:
+    """Name the variable a proxy of ``pattern`` came from, as people set it."""
+    scheme = pattern.partition("://")[0]
+    for name in (f"{scheme}_proxy", f"{scheme.upper()}_PROXY"):
+        if os.environ.get(name):
+            return name
+    return f"the system's {scheme.upper()} proxy setting"
+
+
+def _unusable_sentence(where: str, proxy: str, problem: str) -> str:
+    shown = mask_proxy(proxy)
+    if where == "the proxy setting":
+        return (
+            f"The proxy {shown!r} cannot be used: {problem}. Check the proxy in the "
+            "profile's settings or the machine policy."
+        )
+    subject = where if where[:1].isupper() else where[:1].upper() + where[1:]
+    if problem.startswith("it names a SOCKS proxy"):
+        problem = problem.removeprefix("it ")
+        return (
+            f"{subject} {problem} ({shown}); set it to an http:// proxy, add the "
+            "gateway's host to NO_PROXY, or unset it."
+        )
+    return f"{subject}={shown!r} cannot be used: {problem}. Fix it or unset it."
 
 
 _LOCATION_KEY = "plan_runner.location"

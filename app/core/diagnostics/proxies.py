@@ -7,7 +7,6 @@ connecting.
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import ipaddress
 import os
 import re
@@ -91,21 +90,11 @@ def proxy_source(workspace: Workspace, profile: Profile) -> str | None:
 
 
 def _proxy_problem(url: str) -> str | None:
-    """Return why httpx cannot use ``url`` as a proxy, or None."""
-    import httpx  # noqa: PLC0415
+    """Return why the app's HTTP client cannot use ``url`` as a proxy, or None."""
+    from app.core.http import proxy_problem  # noqa: PLC0415 - imports httpx
 
-    try:
-        proxy = httpx.Proxy(url)
-    except (ValueError, TypeError, httpx.InvalidURL) as error:
-        return mask_proxy_url(str(error) or type(error).__name__)
-    if not proxy.url.host:
-        return "it has no host name"
-    if (
-        proxy.url.scheme.startswith("socks")
-        and importlib.util.find_spec("socksio") is None
-    ):
-        return "SOCKS proxies need the 'socksio' package, which is not installed"
-    return None
+    found = proxy_problem(url)
+    return None if found is None else mask_proxy_url(found[0])
 
 
 def _environment_proxies(environ: Mapping[str, str]) -> dict[str, tuple[str, str]]:
@@ -129,50 +118,43 @@ def _environment_proxies(environ: Mapping[str, str]) -> dict[str, tuple[str, str
     return found
 
 
-def _no_proxy_match(entry: str, gateway: GatewayUrl) -> tuple[bool, str | None]:
-    """Return whether a NO_PROXY entry matches the gateway, as httpx matches it.
+def _no_proxy_note(entry: str, gateway: GatewayUrl) -> str | None:
+    """Explain a NO_PROXY entry that cannot mean what it seems to, or None.
 
-    The second value explains an entry that cannot mean what it seems to.
+    Whether an entry matches is left to the HTTP client's own routing; this
+    only puts into words why some entries match less than people expect.
     """
-    host = gateway.host
-    port = gateway.port
     if "://" in entry:
-        parts = urllib.parse.urlsplit(entry)
-        scheme_ok = parts.scheme in ("all", gateway.scheme)
         try:
-            entry_port = parts.port
+            urllib.parse.urlsplit(entry).port  # noqa: B018 - parsing is the check
         except ValueError:
-            return False, f"{entry!r} has an invalid port and matches nothing"
-        same_host = (parts.hostname or "") in ("", "*", host)
-        return scheme_ok and same_host and entry_port in (None, port), None
+            return f"{entry!r} has an invalid port and matches nothing"
+        return None
     address_part = entry.split("/", 1)[0]
     with contextlib.suppress(ValueError):
         ipaddress.ip_address(address_part.strip("[]"))
-        note = None
         if "/" in entry:
-            note = (
+            return (
                 f"{entry!r}: address ranges are not understood; it matches only "
                 f"{address_part}"
             )
-        return address_part.strip("[]") == host, note
-    if entry.lower() == "localhost":
-        return host == "localhost", None
-    name, _, entry_port_text = entry.partition(":")
-    name = name.lower()
-    if not re.fullmatch(r"[a-z0-9*._-]+", name) or (
-        entry_port_text and not entry_port_text.isdigit()
+        return None
+    name, _, port_text = entry.partition(":")
+    if not re.fullmatch(r"[a-z0-9*._-]+", name.lower()) or (
+        port_text and not port_text.isdigit()
     ):
-        return False, f"{entry!r} is not a host name and matches nothing"
+        return f"{entry!r} is not a host name and matches nothing"
     if name.startswith("*"):
-        return False, (
+        return (
             f"{entry!r}: wildcards are not understood and it matches nothing; write "
             f"{name.lstrip('*')!r} instead"
         )
-    if entry_port_text and int(entry_port_text) != (port or 0):
-        return False, None
-    if name.startswith("."):
-        return host.endswith(name), None
-    return host == name or host.endswith("." + name), None
+    if port_text and gateway.port is None:
+        return (
+            f"{entry!r} names a port, and matches only gateway URLs that spell "
+            "that port out"
+        )
+    return None
 
 
 def effective_proxy(
@@ -195,44 +177,154 @@ def effective_proxy(
     if not settings.trust_env:
         return ProxyFacts(None, "none", "No proxy: connects directly.")
     found = _found_proxies(environ, system_proxies)
-    unusable = _unusable_proxies(found)
-    if unusable is not None:
-        return unusable
-    bypass, notes = _no_proxy_bypass(found, gateway)
-    chosen = found.get(gateway.scheme) or found.get("all")
-    if chosen is None:
-        other = [found[key][0] for key in ("http", "https") if key in found]
-        why = (
-            f" ({' and '.join(other)} {'is' if len(other) == 1 else 'are'} set, but "
-            f"only {gateway.scheme.upper()}_PROXY or ALL_PROXY applies to "
-            f"{gateway.scheme}:// gateways)"
-            if other
-            else ""
-        )
+    ignored = [
+        f"{found[key][0]}={mask_proxy_url(found[key][1])!r} ({problem})"
+        for key in ("http", "https", "all")
+        if key in found
+        and (problem := _proxy_problem(_with_scheme(found[key][1]))) is not None
+        and "SOCKS" not in problem
+    ]
+    notes = [*ignored, *_no_proxy_notes(found, gateway)]
+    route = _route(gateway, settings, found)
+    if route.problem is not None:
         return ProxyFacts(
-            None, "none", f"No proxy: connects directly{why}.", ignored=tuple(notes)
+            None, "the environment", route.problem, tuple(notes), route.problem
         )
-    variable, value = chosen
-    url = value if "://" in value else f"http://{value}"
-    shown = mask_proxy_url(url)
-    if bypass is not None:
+    if route.variable is not None and route.proxy is not None:
+        shown = mask_proxy_url(route.proxy)
+        where = route.variable
+        if not where.startswith("the "):
+            where = f"the environment variable {where}"
+        return ProxyFacts(
+            shown,
+            where,
+            f"Through the proxy {shown}, from {where}.",
+            ignored=tuple(notes),
+            proxy_url=route.proxy,
+        )
+    if route.bypass is not None:
+        otherwise = ""
+        if route.otherwise is not None:
+            variable, proxy = route.otherwise
+            otherwise = (
+                f" (otherwise {variable} would send it through {mask_proxy_url(proxy)})"
+            )
         return ProxyFacts(
             None,
             "none (NO_PROXY)",
-            f"No proxy: {bypass}, so it connects directly (otherwise {variable} "
-            f"would send it through {shown}).",
+            f"No proxy: {route.bypass}, so it connects directly{otherwise}.",
             ignored=tuple(notes),
         )
-    where = variable
-    if not variable.startswith("the "):
-        where = f"the environment variable {variable}"
-    return ProxyFacts(
-        shown,
-        where,
-        f"Through the proxy {shown}, from {where}.",
-        ignored=tuple(notes),
-        proxy_url=url,
+    if ignored:
+        return ProxyFacts(
+            None,
+            "none (the proxy variables are ignored)",
+            "No proxy: connects directly; these proxy values are ignored because "
+            "they are malformed: " + "; ".join(ignored) + ".",
+            ignored=tuple(notes),
+        )
+    other = [found[key][0] for key in ("http", "https") if key in found]
+    why = (
+        f" ({' and '.join(other)} {'is' if len(other) == 1 else 'are'} set, but "
+        f"only {gateway.scheme.upper()}_PROXY or ALL_PROXY applies to "
+        f"{gateway.scheme}:// gateways)"
+        if other
+        else ""
     )
+    return ProxyFacts(
+        None, "none", f"No proxy: connects directly{why}.", ignored=tuple(notes)
+    )
+
+
+def _with_scheme(value: str) -> str:
+    return value if "://" in value else f"http://{value}"
+
+
+@dataclass(frozen=True)
+class _Route:
+    """Where the app's HTTP client sends a gateway's requests, and why."""
+
+    proxy: str | None = None
+    variable: str | None = None
+    bypass: str | None = None
+    otherwise: tuple[str, str] | None = None
+    problem: str | None = None
+
+
+def _route(
+    gateway: GatewayUrl, settings: ClientSettings, found: Mapping[str, tuple[str, str]]
+) -> _Route:
+    """Ask the HTTP client's own routing which proxy applies to ``gateway``."""
+    from app.core import http  # noqa: PLC0415 - imports httpx
+
+    mounts, origins = _as_httpx_reads(found)
+    if "no" in found and any(
+        entry.strip() == "*" for entry in found["no"][1].split(",")
+    ):
+        return _Route(
+            bypass=f"{found['no'][0]} is '*'",
+            otherwise=_without_no_proxy(gateway, settings, found),
+        )
+    routes = http.proxy_routes(settings, mounts, origins.__getitem__)
+    pattern = http.matching_pattern(gateway.queue_url, routes)
+    if pattern is None:
+        return _Route()
+    if pattern in routes.unusable:
+        return _Route(problem=routes.unusable[pattern])
+    proxy = routes.mounts[pattern]
+    if proxy is not None:
+        return _Route(proxy=proxy, variable=origins[pattern])
+    return _Route(
+        bypass=f"{found['no'][0]} entry {origins[pattern]!r} matches {gateway.host}",
+        otherwise=_without_no_proxy(gateway, settings, found),
+    )
+
+
+def _without_no_proxy(
+    gateway: GatewayUrl, settings: ClientSettings, found: Mapping[str, tuple[str, str]]
+) -> tuple[str, str] | None:
+    """Return the variable and proxy that would apply without ``NO_PROXY``."""
+    rest = {key: value for key, value in found.items() if key != "no"}
+    route = _route(gateway, settings, rest)
+    if route.proxy is None or route.variable is None:
+        return None
+    return route.variable, route.proxy
+
+
+def _as_httpx_reads(
+    found: Mapping[str, tuple[str, str]],
+) -> tuple[dict[str, str | None], dict[str, str]]:
+    """Return the proxy map httpx makes of ``found``, and where each entry is from.
+
+    This is httpx's ``get_environment_proxies`` applied to values read from
+    another environment; a test holds the two to the same answers.
+    """
+    from httpx._utils import is_ipv4_hostname, is_ipv6_hostname  # noqa: PLC0415
+
+    mounts: dict[str, str | None] = {}
+    origins: dict[str, str] = {}
+    for scheme in ("http", "https", "all"):
+        if found.get(scheme, ("", ""))[1]:
+            variable, value = found[scheme]
+            mounts[f"{scheme}://"] = _with_scheme(value)
+            origins[f"{scheme}://"] = variable
+    for raw in found.get("no", ("", ""))[1].split(","):
+        entry = raw.strip()
+        if entry == "*":
+            return {}, {}
+        if not entry:
+            continue
+        if "://" in entry:
+            key = entry
+        elif is_ipv4_hostname(entry) or entry.lower() == "localhost":
+            key = f"all://{entry}"
+        elif is_ipv6_hostname(entry):
+            key = f"all://[{entry}]"
+        else:
+            key = f"all://*{entry}"
+        mounts[key] = None
+        origins[key] = entry
+    return mounts, origins
 
 
 def _explicit_proxy(proxy: str, where: str) -> ProxyFacts:
@@ -273,52 +365,18 @@ def _found_proxies(
     }
 
 
-def _unusable_proxies(found: Mapping[str, tuple[str, str]]) -> ProxyFacts | None:
-    """Return the facts when a proxy value is malformed or unsupported."""
-    ignored: list[str] = []
-    unusable: list[str] = []
-    for scheme in ("http", "https", "all"):
-        if scheme not in found:
-            continue
-        variable, value = found[scheme]
-        url = value if "://" in value else f"http://{value}"
-        problem = _proxy_problem(url)
-        if problem is None:
-            continue
-        text = f"{variable}={mask_proxy_url(value)!r} ({problem})"
-        (unusable if "socksio" in problem else ignored).append(text)
-    if unusable:
-        text = "The proxy in the environment cannot be used: " + "; ".join(unusable)
-        return ProxyFacts(None, "the environment", text, problem=text + ".")
-    if ignored:
-        return ProxyFacts(
-            None,
-            "none (the proxy variables are ignored)",
-            "No proxy: connects directly, because the proxy variables are all "
-            "ignored when one of them is malformed: " + "; ".join(ignored) + ".",
-            ignored=tuple(ignored),
-        )
-    return None
-
-
-def _no_proxy_bypass(
+def _no_proxy_notes(
     found: Mapping[str, tuple[str, str]], gateway: GatewayUrl
-) -> tuple[str | None, list[str]]:
-    """Return why NO_PROXY exempts the gateway (or None), and notes on its entries."""
+) -> list[str]:
+    """Return notes on ``NO_PROXY`` entries that cannot mean what they seem to."""
     notes: list[str] = []
-    bypass: str | None = None
     if "no" not in found:
-        return None, notes
+        return notes
     variable, value = found["no"]
     for raw in value.split(","):
         entry = raw.strip()
-        if not entry:
-            continue
-        if entry == "*":
-            return f"{variable} is '*'", notes
-        matches, note = _no_proxy_match(entry, gateway)
-        if note:
-            notes.append(f"{variable} entry {note}")
-        if matches and bypass is None:
-            bypass = f"{variable} entry {entry!r} matches {gateway.host}"
-    return bypass, notes
+        if entry and entry != "*":
+            note = _no_proxy_note(entry, gateway)
+            if note:
+                notes.append(f"{variable} entry {note}")
+    return notes
