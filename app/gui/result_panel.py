@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.outcome import Category, Outcome, one_line
+from app.core.outcome import MESSAGE_CHARS, Category, Outcome, cut, one_line
 from app.gui import icons, theme
 from app.gui.wrapped_label import WrappedLabel
 
@@ -470,6 +470,7 @@ def _details(outcome: Outcome) -> str:
         f"duration: {outcome.duration_ms} ms",
     ]
     if outcome.message:
-        lines.append(f"message: {outcome.message}")
+        # Cut again in case the outcome was not decoded (cutting is idempotent).
+        lines.append(f"message: {cut(outcome.message, MESSAGE_CHARS)}")
     lines.extend(f"{key}: {value}" for key, value in outcome.facts.items())
     return "\n".join(lines)

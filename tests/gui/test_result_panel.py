@@ -1,18 +1,21 @@
-"""The result panel takes the colour of the outcome it shows."""
+"""The result panel takes the colour of the outcome it shows, and stays in bounds."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from PySide6.QtCore import QEvent, QObject
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 from samples import sample_outcome
 
-from app.core.outcome import Category, Outcome
+from app.core.exchange import Answer, Exchange
+from app.core.outcome import MESSAGE_CHARS, Category, Outcome, RunContext, decode
 from app.gui import theme
-from app.gui.result_panel import ResultPanel
+from app.gui.result_panel import ResultPanel, breakable
 
 
 def outcome(category: Category) -> Outcome:
@@ -100,3 +103,84 @@ def test_the_maybe_queued_warning_takes_the_colours_of_its_tone(qtbot):
     assert warning.isVisible()
     text = warning.palette().color(warning.foregroundRole()).name()
     assert text == QColor(theme.tone("amber", panel).background).name()
+
+
+HUGE = 2_000_000
+NARROW_WINDOW = 600
+
+
+def rejected_with(message: str) -> Outcome:
+    body = json.dumps({"data": None, "result": {"code": 12345, "message": message}})
+    context = RunContext(
+        plan_id=681,
+        user_id=1,
+        queue_url="http://127.0.0.1:1/queue",
+        host="127.0.0.1",
+        profile="demo",
+        started_at=datetime(2026, 12, 3, tzinfo=UTC),
+    )
+    answer = Answer(200, {"content-type": "application/json"}, body.encode())
+    return decode(Exchange(answer, None, 1, 5), context)
+
+
+@pytest.mark.parametrize(
+    "message", ["gateway words " * (HUGE // 14), "x" * HUGE], ids=["words", "one word"]
+)
+def test_a_huge_message_shows_as_one_short_line_and_a_cut_detail(qtbot, message):
+    column, panel = panel_in_a_column(qtbot)
+
+    panel.show_outcome(rejected_with(message))
+    panel.details_button.setChecked(True)
+    qtbot.wait(20)
+
+    assert len(panel.answer.text()) < 400
+    assert len(panel.advice.text()) < 800
+    details = panel.details.toPlainText()
+    assert len(details) < MESSAGE_CHARS + 3000
+    assert "message: " + message[:100] in details
+    assert "more characters)" in details
+    # One unbroken run of characters does not stretch the window off the screen.
+    assert panel.minimumSizeHint().width() < NARROW_WINDOW
+    assert column.width() == 900
+
+
+def test_the_panel_cuts_a_message_that_was_not_decoded(qtbot):
+    panel = ResultPanel()
+    qtbot.addWidget(panel)
+    huge = sample_outcome(
+        datetime(2026, 12, 3, tzinfo=UTC),
+        category=Category.REJECTED,
+        message="y" * HUGE,
+    )
+
+    panel.show_outcome(huge)
+
+    assert len(panel.answer.text()) < 400
+    assert len(panel.details.toPlainText()) < MESSAGE_CHARS + 1000
+
+
+def test_long_runs_without_spaces_may_wrap_but_read_the_same():
+    url = "https://gw.example.test/" + "segment" * 30
+
+    shown = breakable(f"Nothing answers at {url} (HTTP 404)")
+
+    assert shown.replace("\u200b", "") == f"Nothing answers at {url} (HTTP 404)"
+    assert all(len(run) <= 40 for run in shown.replace("\u200b", " ").split())
+    assert breakable("Plan 681 was queued for user 1") == (
+        "Plan 681 was queued for user 1"
+    )
+
+
+def test_the_title_reads_back_without_its_wrapping_places(qtbot):
+    panel = ResultPanel()
+    qtbot.addWidget(panel)
+    title = "Nothing answers at https://gw.example.test/" + "p" * 80 + " (HTTP 404)"
+
+    panel.show_outcome(
+        sample_outcome(
+            datetime(2026, 12, 3, tzinfo=UTC), category=Category.INVALID, title=title
+        )
+    )
+
+    assert panel.title_text() == title
+    assert "\u200b" in panel.title.text()
