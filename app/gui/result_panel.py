@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -29,23 +28,6 @@ MAYBE_QUEUED_WARNING = (
     "The plan may have been queued. Check the test system before running it "
     "again: running it now could queue it twice."
 )
-
-_UNBROKEN = re.compile(r"\S{40}(?=\S)")
-"""Forty characters with no space, and more to come."""
-
-_BREAK = "\u200b"
-"""A zero-width space: where a label may wrap a run of characters without spaces."""
-
-
-def breakable(text: str) -> str:
-    """Return ``text`` with a place to wrap in every long run without spaces.
-
-    A word-wrapped label is at least as wide as its longest word, so a gateway
-    text of one long word (a token, a URL, a row of x's) would widen the panel
-    and the window past the screen. A zero-width space every 40 characters of
-    such a run lets the label wrap it; it shows nothing.
-    """
-    return _UNBROKEN.sub(lambda run: run.group() + _BREAK, text)
 
 
 def _label(parent: QWidget, name: str, *, selectable: bool = True) -> QLabel:
@@ -286,17 +268,17 @@ class ResultPanel(QFrame):
                 theme.CATEGORY_TONE[category], icons.outcome_icon_name(category)
             )
             self.kicker.setText(theme.CATEGORY_LABEL[category])
-            self.title.setText(breakable(outcome.title))
+            self.title.setText(outcome.title)
             self.subject.setText(
                 f"{describe('Plan', outcome.plan_id, plan_name)}  ·  "
                 f"{describe('User', outcome.user_id, user_name)}{where}"
             )
-            self.answer.setText(breakable(_answer_line(outcome)))
+            self.answer.setText(_answer_line(outcome))
             self.warning.setText(MAYBE_QUEUED_WARNING if maybe else "")
             if maybe:
                 self._tone_warning()
             self.warning.setVisible(maybe)
-            self.advice.setText(breakable(advice))
+            self.advice.setText(advice)
             self.details.setPlainText(_details(outcome))
             self._offer_fix(outcome)
             self.answer.setVisible(True)
@@ -348,8 +330,8 @@ class ResultPanel(QFrame):
         return self.outcome.category if self.outcome else None
 
     def title_text(self) -> str:
-        """Return the title shown, without the places it may wrap at."""
-        return self.title.text().replace(_BREAK, "")
+        """Return the title shown."""
+        return self.title.text()
 
     # Slots ----------------------------------------------------------------
 

@@ -28,6 +28,15 @@ from shiboken6 import Shiboken
 REMEMBERED_TEXTS = 8
 """How many recent texts a label keeps the measures of."""
 
+WIDEST_MINIMUM = 320
+"""The widest minimum width a label asks for, in pixels.
+
+A word-wrapped label cannot be narrower than its longest word, so one long run
+of characters (a URL, a mangled token, a row of x's from a gateway) would widen
+the window past the screen. Past this width the rest of such a word is clipped
+instead; ordinary words are far narrower, and the text is left as it is, so
+what is selected and copied is what was said."""
+
 REMEMBERED_WIDTHS = 16
 """How many widths a text keeps its height for (a window being resized asks
 for many; only the latest few matter)."""
@@ -76,10 +85,15 @@ class WrappedLabel(QLabel):
         return QSize(measures.size_hint)
 
     def minimumSizeHint(self) -> QSize:
-        """Return the smallest size that shows the text, measured once per text."""
+        """Return the smallest size that shows the text, measured once per text.
+
+        At most :data:`WIDEST_MINIMUM` wide.
+        """
         measures = self._measures_of_text()
         if measures.minimum_size_hint is None:
-            measures.minimum_size_hint = self._quietly(super().minimumSizeHint)
+            hint = self._quietly(super().minimumSizeHint)
+            hint.setWidth(min(hint.width(), WIDEST_MINIMUM))
+            measures.minimum_size_hint = hint
         return QSize(measures.minimum_size_hint)
 
     def heightForWidth(self, width: int) -> int:

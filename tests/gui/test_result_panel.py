@@ -15,7 +15,7 @@ from samples import sample_outcome
 from app.core.exchange import Answer, Exchange
 from app.core.outcome import MESSAGE_CHARS, Category, Outcome, RunContext, decode
 from app.gui import theme
-from app.gui.result_panel import ResultPanel, breakable
+from app.gui.result_panel import ResultPanel
 
 
 def outcome(category: Category) -> Outcome:
@@ -159,28 +159,21 @@ def test_the_panel_cuts_a_message_that_was_not_decoded(qtbot):
     assert len(panel.details.toPlainText()) < MESSAGE_CHARS + 1000
 
 
-def test_long_runs_without_spaces_may_wrap_but_read_the_same():
-    url = "https://gw.example.test/" + "segment" * 30
-
-    shown = breakable(f"Nothing answers at {url} (HTTP 404)")
-
-    assert shown.replace("\u200b", "") == f"Nothing answers at {url} (HTTP 404)"
-    assert all(len(run) <= 40 for run in shown.replace("\u200b", " ").split())
-    assert breakable("Plan 681 was queued for user 1") == (
-        "Plan 681 was queued for user 1"
-    )
-
-
-def test_the_title_reads_back_without_its_wrapping_places(qtbot):
-    panel = ResultPanel()
-    qtbot.addWidget(panel)
-    title = "Nothing answers at https://gw.example.test/" + "p" * 80 + " (HTTP 404)"
+def test_a_long_url_is_shown_and_copied_as_it_is_without_widening_the_panel(qtbot):
+    column, panel = panel_in_a_column(qtbot)
+    url = "https://gw.example.test/" + "segment" * 60
+    title = f"Nothing answers at {url} (HTTP 404)"
 
     panel.show_outcome(
         sample_outcome(
             datetime(2026, 12, 3, tzinfo=UTC), category=Category.INVALID, title=title
         )
     )
+    qtbot.wait(20)
 
+    # Selected and copied, the text is what was said: nothing invisible in it.
+    panel.title.setSelection(0, len(title))
+    assert panel.title.selectedText() == title
     assert panel.title_text() == title
-    assert "\u200b" in panel.title.text()
+    assert panel.minimumSizeHint().width() < NARROW_WINDOW
+    assert column.width() == 900
