@@ -64,7 +64,7 @@ from app.core.history import (
     export_json,
     iter_rows,
 )
-from app.core.outcome import Category
+from app.core.outcome import Category, cut, one_line
 from app.gui import icons, theme
 
 if TYPE_CHECKING:
@@ -81,6 +81,8 @@ REMEMBERED_WIDTHS = 512
 PAGE_SIZE = 200
 FILTER_DELAY_MS = 300
 EXPORT_STEP = 1000
+TOOLTIP_CHARS = 600
+"""The most of a row's title or advice a tooltip shows."""
 
 
 @dataclass(frozen=True)
@@ -1105,8 +1107,12 @@ def _cell_tooltip(row: HistoryRow, column: int) -> str | None:
             f"{row.outcome.may_be_queued}"
         )
     if column in (COL_TITLE, COL_CODE, COL_HTTP):
-        said = f"\nThe gateway said: {row.message}" if row.message else ""
-        return f"{row.title}\n\nNext: {row.advice}{said}"
+        # Rows kept before gateway texts were capped can hold a huge message.
+        said = f"\nThe gateway said: {one_line(row.message)}" if row.message else ""
+        return (
+            f"{cut(row.title, TOOLTIP_CHARS)}\n\n"
+            f"Next: {cut(row.advice, TOOLTIP_CHARS)}{said}"
+        )
     if column == COL_PROFILE:
         return row.gateway_url
     return None

@@ -30,7 +30,13 @@ from samples import sample_outcome
 from app.core.history import HistoryFilter, HistoryRow, HistoryStore
 from app.core.outcome import Category, Outcome
 from app.gui import history_view
-from app.gui.history_view import COL_OUTCOME, COL_PLAN, PAGE_SIZE, HistoryView
+from app.gui.history_view import (
+    COL_OUTCOME,
+    COL_PLAN,
+    COL_TITLE,
+    PAGE_SIZE,
+    HistoryView,
+)
 
 LONG_MAX = 2**63 - 1
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -634,3 +640,21 @@ def test_a_refresh_leaves_the_profile_list_and_the_filter_fields_alone(
     store.record(outcome(profile="perf"))
     view.refresh()
     assert view.profile_combo.findData("perf") > 0
+
+
+def test_a_row_kept_with_a_huge_message_has_a_short_tooltip(
+    store: HistoryStore, make_view: Any
+) -> None:
+    # Rows kept before gateway texts were capped can hold 200 kB in each text.
+    huge = "words of the gateway " * 10_000
+    made = store.record(outcome(message=huge, title=huge, advice=huge))
+    view = make_view()
+    model = view.history_model
+
+    tooltip = model.index(model.position_of(made), COL_TITLE).data(
+        Qt.ItemDataRole.ToolTipRole
+    )
+
+    assert "The gateway said: words of the gateway" in tooltip
+    assert "more characters" in tooltip
+    assert len(tooltip) < 2000
