@@ -1,4 +1,4 @@
-"""``plan-runner history``: list the recorded runs, newest first."""
+"""``plan-runner history``: list the recorded runs, and check the file."""
 
 from __future__ import annotations
 
@@ -16,16 +16,22 @@ from app.core.contract import parse_id
 from app.core.errors import InputError
 from app.core.history import (
     UNKNOWN_TIME,
+    FileCheck,
+    FileState,
     HistoryFilter,
     HistoryRow,
     HistoryStore,
+    check_file,
     export_csv,
     export_json,
     iter_rows,
+    repair_file,
 )
 from app.core.outcome import Category
 
 DEFAULT_LIMIT = 50
+EXIT_DAMAGED = 9
+"""``history check``: the history is damaged (and was not repaired)."""
 
 _RELATIVE = re.compile(r"(\d{1,6})\s*([wdhm])", re.IGNORECASE)
 _UNITS = {"w": "weeks", "d": "days", "h": "hours", "m": "minutes"}
@@ -69,6 +75,28 @@ def register(commands: Any) -> None:
     output.add_argument("--json", action="store_true", help="print a JSON array")
     output.add_argument("--csv", action="store_true", help="print CSV")
     parser.set_defaults(handler=history_command)
+    actions = parser.add_subparsers(dest="history_action", metavar="ACTION")
+    check = actions.add_parser(
+        "check",
+        help="check the history file for damage, and repair it",
+        description="Check the history file for damage without changing it. "
+        "Exit codes: 0 the history is whole (or was repaired), 9 it is damaged, "
+        "8 it cannot be checked (another program has it locked, or it is not a "
+        "Plan Runner history).",
+    )
+    check.add_argument(
+        "--full",
+        action="store_true",
+        help="also compare every index with the runs (PRAGMA integrity_check; "
+        "slower on a large history)",
+    )
+    check.add_argument(
+        "--repair",
+        action="store_true",
+        help="repair what the check finds: rebuild indexes that do not match the "
+        "runs, or move a damaged file aside and start a new history",
+    )
+    check.set_defaults(handler=check_command)
 
 
 def history_command(args: argparse.Namespace, context: CliContext) -> int:
@@ -101,6 +129,63 @@ def history_command(args: argparse.Namespace, context: CliContext) -> int:
             warn(notice)
         _emit(args, iter_rows(store, filters), limit)
     return 0
+
+
+def check_command(args: argparse.Namespace, context: CliContext) -> int:
+    """Check the history file, repair it when asked; return the exit code."""
+    found = check_file(context.paths.history_file, thorough=args.full)
+    print(_check_words(found))
+    if found.state in (FileState.MISSING, FileState.WHOLE):
+        if found.state is FileState.WHOLE and not found.thorough:
+            print(
+                "The quick check does not compare the indexes with the runs; "
+                "`plan-runner history check --full` does."
+            )
+        return 0
+    if not args.repair:
+        print(f"To repair it: {_repair_words(found)}")
+        return EXIT_DAMAGED
+    # A HistoryError (the file is open elsewhere) ends with the setup exit code.
+    print(repair_file(found))
+    return 0
+
+
+def _check_words(found: FileCheck) -> str:
+    kind = "full check (integrity_check)" if found.thorough else "quick check"
+    where = f"{found.path}: {kind}"
+    if found.state is FileState.MISSING:
+        return f"There is no history yet at {found.path}; nothing to check."
+    if found.state is FileState.WHOLE:
+        return (
+            f"{where} of {found.pages} pages in {found.seconds:.1f} s: "
+            "the history is whole."
+        )
+    shown = "; ".join(found.problems[:3])
+    more = len(found.problems) - 3
+    if more > 0:
+        shown += f" (and {more} more)"
+    if found.state is FileState.INDEXES_DAMAGED:
+        return (
+            f"{where}: the runs are whole, but these indexes do not match them: "
+            f"{', '.join(found.indexes)}. Filters and searches may miss runs or "
+            f"show wrong ones. SQLite says: {shown}"
+        )
+    return f"{where}: the history file is damaged. SQLite says: {shown}"
+
+
+def _repair_words(found: FileCheck) -> str:
+    if found.state is FileState.INDEXES_DAMAGED:
+        return (
+            "close every Plan Runner window and run `plan-runner history check "
+            "--full --repair`. It builds the indexes again from the runs; no run "
+            "is lost."
+        )
+    return (
+        "close every Plan Runner window and run `plan-runner history check "
+        "--repair`. It moves the damaged file aside (kept beside the new one, "
+        "for support) and Plan Runner starts a new, empty history. The app does "
+        "the same by itself when it finds the damage."
+    )
 
 
 def parse_when(

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 from typing import Any
 
-from app.cli.context import CliContext, print_json, warn
+from app.cli.context import CliContext, fail, print_json, warn
 from app.core.contract import parse_id
-from app.core.errors import InputError, SetupError
+from app.core.errors import HistoryError, InputError, SetupError
 from app.core.outcome import Category, Outcome
 
 EXIT_CODES = {
@@ -68,28 +70,152 @@ def register(commands: Any) -> None:
 
 
 def run_command(args: argparse.Namespace, context: CliContext) -> int:
-    """Queue the plan; print the outcome; return its exit code."""
+    """Queue the plan; print the outcome; return its exit code.
+
+    SIGTERM and SIGHUP (``kill``, a cancelled CI job, a closed terminal) end a
+    run as Ctrl+C does: while the answer is awaited the run ends ``unknown``,
+    is recorded, and the command exits 7; before anything is sent it exits
+    128 + the signal's number. Once the outcome is known, a signal waits until
+    the outcome is recorded and printed.
+    """
     plan_id = parse_id(args.plan, "plan")
     user_id = parse_id(args.user, "user") if args.user is not None else None
     if args.timeout is not None and not 1 <= args.timeout <= 600:
         raise InputError("--timeout must be between 1 and 600 seconds.")
-    token = context.environment_token()
-    request = _request(args, context, plan_id, user_id, token)
 
     from app.core.runner import Runner  # noqa: PLC0415
 
-    retention = None if args.gateway is not None else context.workspace.retention
-    runner = Runner(
-        context.redactor, history=context.history_or_none(), retention=retention
+    with StopSignals() as stop:
+        try:
+            token = context.environment_token()
+            request = _request(args, context, plan_id, user_id, token)
+            history = context.history_or_none()
+            retention = (
+                None if args.gateway is not None else context.workspace.retention
+            )
+            # The history is written here, not by the runner, so that a signal
+            # that arrives once the outcome is known cannot cut the write short.
+            sender = Runner(context.redactor)
+            recorder = Runner(context.redactor, history=history, retention=retention)
+            facts = _token_warning(request.token)
+            if facts:
+                warn(facts)
+        except Stopped as stopped:
+            return fail(f"{stopped.words}; nothing was sent.", stopped.exit_code)
+        try:
+            outcome = sender.run(request).outcome
+        except Stopped as stopped:
+            # Between the send and its outcome: whether the request left is
+            # not known, so the run is kept as one that may have been queued.
+            outcome = _stopped_outcome(sender, request, stopped)
+        stop.hold()
+        if stop.received is not None:
+            warn(f"{stop.received.words} while waiting for the answer.")
+        _record(recorder, history, outcome, request)
+        _print(outcome, args.json)
+    return EXIT_CODES[outcome.category]
+
+
+def _record(recorder: Any, history: Any, outcome: Outcome, request: Any) -> None:
+    """Record the outcome; say so on stderr when it could not be kept."""
+    if history is None:
+        return
+    try:
+        history.record(
+            outcome, plan_name=request.plan_name, user_name=request.user_name
+        )
+    except HistoryError as error:
+        warn(
+            f"{error} The outcome below is not in the history; keep it if you "
+            "need a record of this run."
+        )
+        return
+    problem = recorder.apply_retention()
+    if problem:
+        warn(problem)
+
+
+def _stopped_outcome(sender: Any, request: Any, stopped: Stopped) -> Outcome:
+    from app.core.outcome import local_outcome  # noqa: PLC0415
+
+    return local_outcome(
+        sender.context(request),
+        Category.UNKNOWN,
+        f"{stopped.words} while sending: the plan may have been queued",
+        f"Check the test system for plan {request.plan_id} before running it "
+        "again: running it again now could queue it twice.",
+        f"{stopped.words} while the request was being sent or its answer read; "
+        "it was not sent again.",
     )
-    facts = _token_warning(request.token)
-    if facts:
-        warn(facts)
-    result = runner.run(request)
-    if result.history_problem:
-        warn(result.history_problem)
-    _print(result.outcome, args.json)
-    return EXIT_CODES[result.outcome.category]
+
+
+class Stopped(KeyboardInterrupt):
+    """A stop signal, raised where Ctrl+C would raise KeyboardInterrupt.
+
+    Being a KeyboardInterrupt, it is caught wherever Ctrl+C is: while the
+    answer is awaited that makes the run end ``unknown``.
+
+    Attributes:
+        signum: The signal's number.
+    """
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+    @property
+    def words(self) -> str:
+        """Return what happened, for a person: ``Stopped by SIGTERM``."""
+        name = signal.Signals(self.signum).name
+        return "Interrupted (Ctrl+C)" if name == "SIGINT" else f"Stopped by {name}"
+
+    @property
+    def exit_code(self) -> int:
+        """Return the shell's code for a command ended by this signal."""
+        return 128 + self.signum
+
+
+class StopSignals:
+    """Turns SIGINT, SIGTERM and SIGHUP into :class:`Stopped` while in use.
+
+    :meth:`hold` ends that: afterwards a signal is only noted in
+    :attr:`received`, and the command finishes what it is doing. A signal that
+    the command was started with ignored (``nohup``) stays ignored. The
+    previous handlers come back on exit.
+
+    Attributes:
+        received: The first signal that arrived, or None.
+    """
+
+    def __init__(self) -> None:
+        self.received: Stopped | None = None
+        self._holding = False
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> StopSignals:
+        if threading.current_thread() is not threading.main_thread():
+            return self  # only the main thread may set handlers
+        for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+            number = getattr(signal, name, None)
+            if number is None or signal.getsignal(number) == signal.SIG_IGN:
+                continue
+            self._previous[number] = signal.signal(number, self._on_signal)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        for number, handler in self._previous.items():
+            signal.signal(number, handler)
+
+    def hold(self) -> None:
+        """From now on, note signals instead of raising."""
+        self._holding = True
+
+    def _on_signal(self, signum: int, frame: object) -> None:
+        stopped = Stopped(signum)
+        if self.received is None:
+            self.received = stopped
+        if not self._holding:
+            raise stopped
 
 
 def _request(

@@ -3,9 +3,13 @@
 Each run attempt becomes one row. The file lives in the user's data folder and may
 be written at the same time by two app windows and the command line, so every
 write is a short ``BEGIN IMMEDIATE`` transaction that waits for the others rather
-than failing. The schema is versioned with ``PRAGMA user_version``; a file from a
-newer Plan Runner is left alone, and a damaged file is moved aside so that the
-app keeps working.
+than failing, for :data:`BUSY_PATIENCE_S` at most: longer means that another
+program keeps the file locked, and the error says so. :func:`check_file` and
+:func:`repair_file` check the file on request, for support staff.
+
+The schema is versioned with ``PRAGMA user_version``; a file from a newer Plan
+Runner is left alone, and a damaged file is moved aside so that the app keeps
+working.
 
 Every open checks the file, in two tiers. The quick checks run each time and
 cost the same on any size of file: the SQLite header, that the file is as long
@@ -56,12 +60,14 @@ import csv
 import json
 import logging
 import os
+import re
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from enum import Enum
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TextIO, TypeVar
@@ -86,11 +92,14 @@ cache (measured from 230 to 115,000 pages of 4 KiB): 2,048 pages (8 MiB, about
 CHECK_INTERVAL = timedelta(days=1)
 """The longest time between two full checks of a file that is in use."""
 
-BUSY_TIMEOUT_S = 10.0
-"""How long SQLite itself waits for another writer before reporting it busy."""
+BUSY_PATIENCE_S = 3.0
+"""How long one read, write or open waits in all for a file that is locked.
 
-WRITE_PATIENCE_S = 30.0
-"""How long a write keeps retrying while other writers hold the file."""
+Plan Runner's own writes hold the file for milliseconds (one row, one fsync),
+so a wait longer than this means another program keeps it locked: a database
+browser, or an ``sqlite3`` shell with a transaction left open. Waiting for it
+longer would only hold up the person; the run's outcome is shown either way.
+"""
 
 PAGE_LIMIT_MAX = 10_000
 
@@ -364,10 +373,12 @@ class HistoryStore:
         notices: list[str],
         *,
         full_check_reason: str | None = None,
+        patience: float = BUSY_PATIENCE_S,
     ) -> None:
         self.path = path
         self.notices = notices
         self.full_check_reason = full_check_reason
+        self._patience = patience
         self._writer: sqlite3.Connection | None = writer
         self._reader: sqlite3.Connection | None = reader
         self._clock = clock
@@ -381,6 +392,7 @@ class HistoryStore:
         *,
         clock: Callable[[], datetime] | None = None,
         full_check: bool = False,
+        patience: float = BUSY_PATIENCE_S,
     ) -> HistoryStore:
         """Open the history file, creating, migrating or replacing it as needed.
 
@@ -394,6 +406,8 @@ class HistoryStore:
             full_check: Check the whole file whether or not it is due (for
                 support tools). It takes about 0.5 s per 1,000,000 runs when
                 the file is in the page cache, several seconds when it is not.
+            patience: How long opening, and later each read or write, waits in
+                all while another program keeps the file locked.
 
         Returns:
             The open store. Its :attr:`notices` say what happened on the way,
@@ -401,7 +415,8 @@ class HistoryStore:
 
         Raises:
             HistoryError: The file cannot be used: it belongs to a newer Plan
-                Runner, it is not a history file, or the folder is not writable.
+                Runner, it is not a history file, the folder is not writable, or
+            another program kept the file locked for longer than ``patience``.
         """
         path = Path(path)
         now = clock or _utc_now
@@ -417,7 +432,9 @@ class HistoryStore:
             ) from None
         notices: list[str] = []
         try:
-            writer, reader, reason = _connect(path, notices, now(), full_check)
+            writer, reader, reason = _connect(
+                path, notices, now(), full_check, patience
+            )
         except _DamagedError as damage:
             moved = _move_aside(path, now())
             log.warning("Damaged history file %s moved to %s: %s", path, moved, damage)
@@ -427,7 +444,9 @@ class HistoryStore:
             )
             try:
                 _create_private(path)  # owner-only, like a first history
-                writer, reader, reason = _connect(path, notices, now(), full_check)
+                writer, reader, reason = _connect(
+                    path, notices, now(), full_check, patience
+                )
             except OSError as error:
                 raise HistoryError(
                     f"A new history file could not be started at {path} "
@@ -437,7 +456,15 @@ class HistoryStore:
                 raise HistoryError(
                     f"A new history file could not be started at {path} ({again})."
                 ) from None
-        return cls(path, writer, reader, now, notices, full_check_reason=reason)
+        return cls(
+            path,
+            writer,
+            reader,
+            now,
+            notices,
+            full_check_reason=reason,
+            patience=patience,
+        )
 
     def __enter__(self) -> HistoryStore:
         return self
@@ -664,7 +691,9 @@ class HistoryStore:
             if self._writer is None:
                 raise HistoryError("The history is closed.")
             try:
-                return _in_write_transaction(self._writer, action)
+                return _in_write_transaction(
+                    self._writer, action, _deadline(self._patience)
+                )
             except sqlite3.Error as error:
                 raise self._failure(error, doing) from error
             except OverflowError as error:
@@ -681,7 +710,239 @@ class HistoryStore:
         """
         if _is_damage(error):
             _note_damage(self.path, error, self._clock())
-        return HistoryError(_explain(error, doing, self.path))
+        return HistoryError(_explain(error, doing, self.path, self._patience))
+
+
+class FileState(Enum):
+    """What a check found in a history file (see :func:`check_file`)."""
+
+    MISSING = "missing"
+    """There is no history file yet."""
+    WHOLE = "whole"
+    """The checks found nothing wrong."""
+    INDEXES_DAMAGED = "indexes_damaged"
+    """The runs are whole, but some indexes no longer match them."""
+    DAMAGED = "damaged"
+    """The runs themselves, or the file's structure, are damaged."""
+
+
+@dataclass(frozen=True)
+class FileCheck:
+    """The result of :func:`check_file`.
+
+    Attributes:
+        path: The file checked.
+        state: What was found.
+        thorough: Whether ``PRAGMA integrity_check`` ran (which compares every
+            index with its table), rather than ``quick_check``.
+        problems: What SQLite reported, its first lines; empty when whole.
+        indexes: The indexes named as not matching their table.
+        pages: The file's size in pages (0 when it could not be read).
+        seconds: How long the check took.
+    """
+
+    path: Path
+    state: FileState
+    thorough: bool
+    problems: tuple[str, ...] = ()
+    indexes: tuple[str, ...] = ()
+    pages: int = 0
+    seconds: float = 0.0
+
+
+# The lines of integrity_check that mean "an index does not match its table",
+# and nothing else: the table's own b-tree was read whole to produce them.
+_INDEX_PROBLEM = re.compile(
+    r"(?:row \d+ missing from index|wrong # of entries in index"
+    r"|non-unique entry in index) (\w+)"
+)
+
+
+def check_file(
+    path: Path, *, thorough: bool = False, patience: float = BUSY_PATIENCE_S
+) -> FileCheck:
+    """Check the history file without changing it, for support staff.
+
+    ``quick_check`` reads every page and checks the structure; it does not
+    compare the indexes with the runs, which ``integrity_check`` (``thorough``)
+    does. A note of damage left by the app makes the check thorough.
+
+    Raises:
+        HistoryError: The file cannot be checked: another program keeps it
+            locked, it is from a newer Plan Runner, or it is not a history.
+    """
+    path = Path(path)
+    if not path.exists():
+        return FileCheck(path, FileState.MISSING, thorough)
+    thorough = thorough or _damage_note(path).exists()
+    started = time.perf_counter()
+    deadline = _deadline(patience)
+    try:
+        _check_header(path)
+        checker = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    except _DamagedError as damage:
+        return FileCheck(path, FileState.DAMAGED, thorough, (str(damage),))
+    except sqlite3.Error as error:
+        raise HistoryError(_explain(error, "check", path, patience)) from error
+    pages = 0
+    try:
+        version = _with_retries(
+            checker,
+            lambda: int(checker.execute("PRAGMA user_version").fetchone()[0]),
+            deadline,
+        )
+        if version > SCHEMA_VERSION:
+            raise HistoryError(
+                f"The history file {path} was written by a newer Plan Runner "
+                f"(history version {version}); check it with that version."
+            )
+        if version == 0 and _has_tables(checker):
+            raise HistoryError(f"{path} is a database, but not a Plan Runner history.")
+        pages = _with_retries(checker, lambda: _quick_checks(checker)[0], deadline)
+        pragma = "integrity_check" if thorough else "quick_check"
+        lines = [
+            str(line[0])
+            for line in _with_retries(
+                checker,
+                lambda: checker.execute(f"PRAGMA {pragma}(100)").fetchall(),
+                deadline,
+            )
+        ]
+    except sqlite3.DatabaseError as error:
+        if not _is_damage(error):
+            raise HistoryError(_explain(error, "check", path, patience)) from error
+        lines = [str(error)]
+    finally:
+        checker.close()
+    seconds = time.perf_counter() - started
+    if lines == ["ok"]:
+        return FileCheck(path, FileState.WHOLE, thorough, (), (), pages, seconds)
+    matches = [_INDEX_PROBLEM.fullmatch(line) for line in lines]
+    if all(matches):
+        indexes = tuple(sorted({match.group(1) for match in matches if match}))
+        state = FileState.INDEXES_DAMAGED
+    else:
+        indexes, state = (), FileState.DAMAGED
+    return FileCheck(path, state, thorough, tuple(lines), indexes, pages, seconds)
+
+
+def repair_file(
+    found: FileCheck,
+    *,
+    clock: Callable[[], datetime] | None = None,
+    patience: float = BUSY_PATIENCE_S,
+) -> str:
+    """Repair what :func:`check_file` found; return what was done, for a person.
+
+    Indexes that do not match their runs are built again from the runs, which
+    loses nothing: the runs were read whole to find the mismatch. Any other
+    damage gets what the app does when it opens a damaged file: the file is
+    moved aside (kept for support) and the next open starts a new history.
+    Either way the file must be Plan Runner's alone while it is repaired.
+
+    Raises:
+        HistoryError: Another program (or a Plan Runner window) has the file
+            open, or it could not be repaired or moved.
+    """
+    path = found.path
+    now = (clock or _utc_now)()
+    if found.state in (FileState.MISSING, FileState.WHOLE):
+        return "Nothing to repair."
+    if found.state is FileState.INDEXES_DAMAGED:
+        try:
+            _rebuild_indexes(path, found.indexes, patience)
+        except sqlite3.DatabaseError as error:
+            if not _is_damage(error):
+                raise HistoryError(_explain(error, "repair", path, patience)) from error
+            log.warning("Rebuilding the indexes of %s failed: %s", path, error)
+        else:
+            again = check_file(path, thorough=True, patience=patience)
+            if again.state is FileState.WHOLE:
+                _damage_note(path).unlink(missing_ok=True)
+                log.info("Rebuilt the indexes of %s", path)
+                return (
+                    f"Rebuilt the indexes {', '.join(found.indexes)} from the runs; "
+                    "a full check now finds the history whole. No run was lost."
+                )
+    else:
+        _make_sure_alone(path, patience)
+    moved = _move_aside(path, now)
+    log.warning("Damaged history file %s moved to %s by a repair", path, moved)
+    return (
+        f"Moved the damaged history to {moved} (kept for support). Plan Runner "
+        "starts a new, empty history the next time it runs."
+    )
+
+
+def _make_sure_alone(path: Path, patience: float) -> None:
+    """Check that no other connection has ``path`` open.
+
+    An exclusive lock in exclusive locking mode is only granted when no other
+    connection, in any process, has the file open.
+
+    Raises:
+        HistoryError: Another program or Plan Runner has it open.
+    """
+    try:
+        connection = _exclusive_connection(path, patience)
+    except sqlite3.DatabaseError as error:
+        if _is_damage(error):
+            return  # too damaged to lock; nothing can be using it either
+        raise
+    connection.close()
+
+
+def _exclusive_connection(path: Path, patience: float) -> sqlite3.Connection:
+    """Return a connection that holds ``path`` alone, in a write transaction.
+
+    Raises:
+        HistoryError: Another connection kept the file open for ``patience``.
+        sqlite3.DatabaseError: SQLite found damage.
+    """
+    connection = sqlite3.connect(path, timeout=patience, isolation_level=None)
+    try:
+        connection.execute("PRAGMA locking_mode = EXCLUSIVE")
+        connection.execute("BEGIN EXCLUSIVE")
+    except sqlite3.DatabaseError as error:
+        connection.close()
+        if _primary_code(error) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+            raise HistoryError(
+                f"Could not repair the history: {path} is open in another program "
+                "or in Plan Runner. Close every Plan Runner window and any program "
+                "that has the file open, then try again."
+            ) from error
+        raise
+    return connection
+
+
+def _rebuild_indexes(path: Path, names: Iterable[str], patience: float) -> None:
+    """Build the named indexes again from their tables, alone with the file.
+
+    Plan Runner's own indexes are dropped and created from their definitions
+    in this module, so that one whose definition was changed comes back as
+    it should be; any other is rebuilt with REINDEX.
+    """
+    known = {
+        statement.split()[2]: statement
+        for statement in _INDEXES_V2
+        if statement.startswith("CREATE INDEX ")
+    }
+    connection = _exclusive_connection(path, patience)
+    try:
+        try:
+            for name in names:
+                if name in known:
+                    connection.execute(f'DROP INDEX IF EXISTS "{name}"')
+                    connection.execute(known[name])
+                else:
+                    connection.execute(f'REINDEX "{name}"')
+            connection.execute("COMMIT")
+        except BaseException:
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+            raise
+    finally:
+        connection.close()
 
 
 def iter_rows(store: HistoryStore, filters: HistoryFilter) -> Iterator[HistoryRow]:
@@ -808,7 +1069,7 @@ def _utc_now() -> datetime:
 
 
 def _connect(
-    path: Path, notices: list[str], now: datetime, full_check: bool
+    path: Path, notices: list[str], now: datetime, full_check: bool, patience: float
 ) -> tuple[sqlite3.Connection, sqlite3.Connection, str | None]:
     """Check the file, bring it to the current schema; return two connections.
 
@@ -818,15 +1079,18 @@ def _connect(
 
     Raises:
         _DamagedError: The file is damaged or not a database at all.
-        HistoryError: The file cannot be used and must not be touched.
+        HistoryError: The file cannot be used and must not be touched, or
+            another program kept it locked for longer than ``patience``.
     """
-    check = _inspect(path, now, full_check=full_check)
-    writer = _open_connection(path)
+    # One deadline for the whole open: each step waits only for what is left.
+    deadline = _deadline(patience)
+    check = _inspect(path, now, full_check=full_check, deadline=deadline)
+    writer = _open_connection(path, patience)
     try:
-        _prepare(writer, path, notices)
+        _prepare(writer, path, notices, deadline)
         if check is not None:
-            _record_check(writer, path, check)
-        reader = _open_connection(path)
+            _record_check(writer, path, check, deadline)
+        reader = _open_connection(path, patience)
     except BaseException:
         writer.close()
         raise
@@ -835,7 +1099,7 @@ def _connect(
     except sqlite3.Error as error:
         reader.close()
         writer.close()
-        raise HistoryError(_explain(error, "open", path)) from error
+        raise HistoryError(_explain(error, "open", path, patience)) from error
     return writer, reader, None if check is None else check.reason
 
 
@@ -848,7 +1112,9 @@ def _create_private(path: Path) -> None:
     os.close(descriptor)
 
 
-def _inspect(path: Path, now: datetime, *, full_check: bool) -> _FullCheck | None:
+def _inspect(
+    path: Path, now: datetime, *, full_check: bool, deadline: _Deadline
+) -> _FullCheck | None:
     """Check an existing file without changing it in any way.
 
     The quick checks always run; the full one when it is due (see the module's
@@ -887,14 +1153,14 @@ def _inspect(path: Path, now: datetime, *, full_check: bool) -> _FullCheck | Non
     wal_header = _wal_header(path)
     thorough = _damage_note(path).exists()
     try:
-        checker = sqlite3.connect(
-            f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S
-        )
+        checker = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
     except sqlite3.Error as error:
         raise HistoryError(_explain(error, "open", path)) from error
     try:
         version = _with_retries(
-            lambda: int(checker.execute("PRAGMA user_version").fetchone()[0])
+            checker,
+            lambda: int(checker.execute("PRAGMA user_version").fetchone()[0]),
+            deadline,
         )
         if version > SCHEMA_VERSION:
             raise HistoryError(
@@ -908,7 +1174,9 @@ def _inspect(path: Path, now: datetime, *, full_check: bool) -> _FullCheck | Non
                 f"{path} is a database, but not a Plan Runner history. Move it "
                 "elsewhere, and Plan Runner will start a new history there."
             )
-        pages, recorded = _with_retries(lambda: _quick_checks(checker))
+        pages, recorded = _with_retries(
+            checker, lambda: _quick_checks(checker), deadline
+        )
         reason = _full_check_reason(
             asked=full_check,
             noted=thorough,
@@ -925,7 +1193,9 @@ def _inspect(path: Path, now: datetime, *, full_check: bool) -> _FullCheck | Non
         problems = [
             str(line[0])
             for line in _with_retries(
-                lambda: checker.execute(f"PRAGMA {pragma}").fetchall()
+                checker,
+                lambda: checker.execute(f"PRAGMA {pragma}").fetchall(),
+                deadline,
             )
         ]
         if problems != ["ok"]:
@@ -941,7 +1211,7 @@ def _inspect(path: Path, now: datetime, *, full_check: bool) -> _FullCheck | Non
     except sqlite3.DatabaseError as error:
         if _is_damage(error):
             raise _DamagedError(str(error)) from error
-        raise HistoryError(_explain(error, "open", path)) from error
+        raise HistoryError(_explain(error, "open", path, deadline.patience)) from error
     finally:
         checker.close()
     return _FullCheck(
@@ -1049,7 +1319,7 @@ def _full_check_reason(
 
 
 def _record_check(
-    connection: sqlite3.Connection, path: Path, check: _FullCheck
+    connection: sqlite3.Connection, path: Path, check: _FullCheck, deadline: _Deadline
 ) -> None:
     """Record a full check that found the file whole; clear a note of damage.
 
@@ -1068,7 +1338,7 @@ def _record_check(
             )
 
         try:
-            _in_write_transaction(connection, record)
+            _in_write_transaction(connection, record, deadline)
         except sqlite3.Error as error:
             if _is_damage(error):
                 raise _DamagedError(str(error)) from error
@@ -1143,23 +1413,30 @@ def _note_damage(path: Path, error: sqlite3.Error, now: datetime) -> None:
     log.warning("SQLite reported damage in %s: %s", path, error)
 
 
-def _open_connection(path: Path) -> sqlite3.Connection:
+def _open_connection(path: Path, patience: float) -> sqlite3.Connection:
     try:
         # isolation_level=None: transactions are begun and ended explicitly, so
         # that every write can be BEGIN IMMEDIATE. check_same_thread=False: the
         # store guards each connection with its own lock.
         return sqlite3.connect(
-            path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+            path, timeout=patience, isolation_level=None, check_same_thread=False
         )
     except sqlite3.Error as error:
         raise HistoryError(_explain(error, "open", path)) from error
 
 
-def _prepare(connection: sqlite3.Connection, path: Path, notices: list[str]) -> None:
+def _prepare(
+    connection: sqlite3.Connection,
+    path: Path,
+    notices: list[str],
+    deadline: _Deadline,
+) -> None:
     """Set the connection up for writing and create or migrate the schema."""
     try:
         mode = _with_retries(
-            lambda: str(connection.execute("PRAGMA journal_mode = WAL").fetchone()[0])
+            connection,
+            lambda: str(connection.execute("PRAGMA journal_mode = WAL").fetchone()[0]),
+            deadline,
         )
         if mode.lower() != "wal":
             log.warning("History file %s stays in %s journal mode", path, mode)
@@ -1170,11 +1447,11 @@ def _prepare(connection: sqlite3.Connection, path: Path, notices: list[str]) -> 
         connection.execute("PRAGMA synchronous = FULL")
         version = int(connection.execute("PRAGMA user_version").fetchone()[0])
         if version < SCHEMA_VERSION:
-            _upgrade(connection, path, notices)
+            _upgrade(connection, path, notices, deadline)
     except sqlite3.DatabaseError as error:
         if _is_damage(error):
             raise _DamagedError(str(error)) from error
-        raise HistoryError(_explain(error, "open", path)) from error
+        raise HistoryError(_explain(error, "open", path, deadline.patience)) from error
 
 
 def _has_tables(connection: sqlite3.Connection) -> bool:
@@ -1184,7 +1461,12 @@ def _has_tables(connection: sqlite3.Connection) -> bool:
     return bool(row[0])
 
 
-def _upgrade(connection: sqlite3.Connection, path: Path, notices: list[str]) -> None:
+def _upgrade(
+    connection: sqlite3.Connection,
+    path: Path,
+    notices: list[str],
+    deadline: _Deadline,
+) -> None:
     """Create the schema in a new file, or back up and migrate an older one.
 
     It all happens under the write lock, so that when two processes open an old
@@ -1202,14 +1484,14 @@ def _upgrade(connection: sqlite3.Connection, path: Path, notices: list[str]) -> 
             for statement in (*_CREATE_V2, *_INDEXES_V2, *_CREATE_V3):
                 conn.execute(statement)
         elif current < SCHEMA_VERSION:
-            _backup(path, path.with_name(f"{path.name}.v{current}.bak"))
+            _backup(path, path.with_name(f"{path.name}.v{current}.bak"), deadline)
             for step in range(current, SCHEMA_VERSION):
                 for statement in _MIGRATIONS[step]:
                     conn.execute(statement)
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         return current
 
-    before = _in_write_transaction(connection, migrate)
+    before = _in_write_transaction(connection, migrate, deadline)
     if 0 < before < SCHEMA_VERSION:
         log.info(
             "Migrated history %s from version %s to %s", path, before, SCHEMA_VERSION
@@ -1220,7 +1502,7 @@ def _upgrade(connection: sqlite3.Connection, path: Path, notices: list[str]) -> 
         )
 
 
-def _backup(path: Path, target: Path) -> None:
+def _backup(path: Path, target: Path, deadline: _Deadline) -> None:
     """Copy the database to ``target`` through SQLite's backup API.
 
     The copy is read through its own connection: the caller holds the write
@@ -1230,7 +1512,7 @@ def _backup(path: Path, target: Path) -> None:
     partial.unlink(missing_ok=True)
     # The copy holds the same runs, so it is made private the same way.
     _create_private(partial)
-    source = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S)
+    source = sqlite3.connect(path, timeout=deadline.remaining())
     try:
         copy = sqlite3.connect(partial)
         try:
@@ -1268,14 +1550,16 @@ def _move_aside(path: Path, now: datetime) -> Path:
 
 
 def _in_write_transaction(
-    connection: sqlite3.Connection, action: Callable[[sqlite3.Connection], _T]
+    connection: sqlite3.Connection,
+    action: Callable[[sqlite3.Connection], _T],
+    deadline: _Deadline,
 ) -> _T:
     """Run ``action`` in one BEGIN IMMEDIATE transaction, retrying while busy.
 
     BEGIN IMMEDIATE takes the write lock up front, so SQLite's busy timeout
     applies to it; a transaction that started as a read could not wait and would
-    fail at once. When even that timeout runs out, the whole transaction is
-    retried until :data:`WRITE_PATIENCE_S` has passed.
+    fail at once. A busy error that SQLite does not wait for itself is retried
+    until the deadline.
     """
 
     def attempt() -> _T:
@@ -1289,18 +1573,48 @@ def _in_write_transaction(
             raise
         return result
 
-    return _with_retries(attempt)
+    return _with_retries(connection, attempt, deadline)
 
 
-def _with_retries(attempt: Callable[[], _T]) -> _T:
-    deadline = time.monotonic() + WRITE_PATIENCE_S
+@dataclass(frozen=True)
+class _Deadline:
+    """When waiting for a locked file ends, shared by the steps of one access.
+
+    Attributes:
+        patience: The whole wait allowed, in seconds (for the message).
+        at: The end, in :func:`time.monotonic` seconds.
+    """
+
+    patience: float
+    at: float
+
+    def remaining(self) -> float:
+        """Return the seconds left, never less than zero."""
+        return max(self.at - time.monotonic(), 0.0)
+
+
+def _deadline(patience: float) -> _Deadline:
+    return _Deadline(patience, time.monotonic() + patience)
+
+
+def _with_retries(
+    connection: sqlite3.Connection, attempt: Callable[[], _T], deadline: _Deadline
+) -> _T:
+    """Run ``attempt``, retrying while busy, and never wait past ``deadline``.
+
+    Each attempt gets SQLite's busy timeout set to the time that is left, so
+    that the waits of SQLite and of the retries add up to the deadline at most,
+    not to a timeout per attempt.
+    """
     delay = 0.02
     while True:
+        left_ms = int(deadline.remaining() * 1000)
+        connection.execute(f"PRAGMA busy_timeout = {left_ms}")
         try:
             return attempt()
         except sqlite3.OperationalError as error:
             busy = _primary_code(error) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
-            if not busy or time.monotonic() + delay > deadline:
+            if not busy or deadline.remaining() < delay:
                 raise
             log.debug("History file busy, trying again in %.2f s", delay)
             time.sleep(delay)
@@ -1326,14 +1640,16 @@ def _is_damage(error: sqlite3.Error) -> bool:
     return _primary_code(error) in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
 
 
-def _explain(error: sqlite3.Error, doing: str, path: Path) -> str:
+def _explain(
+    error: sqlite3.Error,
+    doing: str,
+    path: Path,
+    waited: float = BUSY_PATIENCE_S,
+) -> str:
     """Word an SQLite error for a person (never SQLite's own terse text alone)."""
     code = _primary_code(error)
     if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
-        return (
-            f"Could not {doing} the history: another Plan Runner kept {path} busy "
-            f"for more than {WRITE_PATIENCE_S:.0f} seconds. Try again."
-        )
+        return _locked_message(doing, path, waited)
     if code == sqlite3.SQLITE_FULL:
         return f"Could not {doing} the history: the disk holding {path} is full."
     if code in (
@@ -1352,6 +1668,17 @@ def _explain(error: sqlite3.Error, doing: str, path: Path) -> str:
             "Runner; it will move the damaged file aside and start a new one."
         )
     return f"Could not {doing} the history in {path}: {error}."
+
+
+def _locked_message(doing: str, path: Path, waited: float) -> str:
+    # Plan Runner's own writes hold the lock for milliseconds, so after this
+    # long it is another program, and the person can end its hold.
+    return (
+        f"Could not {doing} the history: another program has {path} open and "
+        f"kept it locked for more than {waited:g} seconds (often a database "
+        "browser, or an sqlite3 shell with a transaction left open). Close that "
+        "program, or end its transaction, then try again."
+    )
 
 
 def _where(filters: HistoryFilter, before: Cursor | None) -> tuple[str, list[object]]:

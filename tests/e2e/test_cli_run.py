@@ -2,6 +2,10 @@
 with the token in the real Secret Service keyring: every exit code at least once."""
 
 import json
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 
@@ -203,3 +207,87 @@ def test_profiles_are_listed_and_removed_with_their_token(cli, profile_name, gat
     assert cli("profile", "remove", profile_name).returncode == 0
     assert keyring.get_password("plan-runner", profile_name) is None
     assert json.loads(cli("profile", "list", "--json").stdout) == []
+
+
+# Another program that opens the history and leaves a write transaction open,
+# as an SQLite browser or `sqlite3 history.sqlite3 'BEGIN EXCLUSIVE; …'` does.
+HOLDER = """
+import sqlite3, sys
+connection = sqlite3.connect(sys.argv[1], isolation_level=None)
+connection.execute("BEGIN EXCLUSIVE")
+connection.execute("DELETE FROM runs")
+print("locked", flush=True)
+sys.stdin.read()
+connection.execute("ROLLBACK")
+"""
+
+
+def test_a_history_locked_by_another_program_still_sends_and_says_why_not_saved(
+    cli, gateway
+):
+    first = cli(
+        "run", "--gateway", gateway.url, "--plan", "681", "--user", "1", token=TOKEN
+    )
+    assert first.returncode == 0, first.stdout + first.stderr
+    path = cli.home / "data" / "history.sqlite3"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline() == "locked\n"
+        started = time.monotonic()
+        result = cli(
+            "run",
+            "--gateway",
+            gateway.url,
+            "--plan",
+            "681",
+            "--user",
+            "7",
+            "--json",
+            token=TOKEN,
+        )
+        waited = time.monotonic() - started
+    finally:
+        holder.communicate("", timeout=10)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert json.loads(result.stdout)["outcome"] == "queued"
+    assert waited < 8
+    assert "another program" in result.stderr
+    assert str(path) in result.stderr
+    assert "Close that program" in result.stderr
+    assert "not in the history" in result.stderr
+    rows = json.loads(cli("history", "--json").stdout)
+    assert [row["user_id"] for row in rows] == [1]
+    assert gateway.stop().count("POST") == 2
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_sigterm_or_sighup_while_waiting_records_the_run_as_unknown(
+    cli, start_simulator, signum
+):
+    sim = start_simulator("--token", TOKEN, "--scenario", "hang")
+    process = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "app", "run", "--gateway", sim.url),
+            *("--plan", "681", "--user", "1", "--json"),
+        ],
+        env={**cli.env, "PLAN_RUNNER_TOKEN": TOKEN},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(1.5)
+    process.send_signal(signum)
+    stdout, stderr = process.communicate(timeout=10)
+
+    assert process.returncode == 7, stdout + stderr
+    assert json.loads(stdout)["outcome"] == "unknown"
+    assert f"Stopped by {signal.Signals(signum).name}" in stderr
+    history = json.loads(cli("history", "--json").stdout)
+    assert [row["outcome"] for row in history] == ["unknown"]
+    assert sim.stop().count("POST") == 1

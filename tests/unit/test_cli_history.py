@@ -221,6 +221,73 @@ def test_history_from_a_newer_plan_runner_exits_8(home: Path) -> None:
     assert "newer Plan Runner" in result.stderr
 
 
+def test_check_finds_index_damage_only_with_full_and_repairs_it(
+    home: Path, filled: dict[str, int]
+) -> None:
+    path = home / "data" / "history.sqlite3"
+    connection = sqlite3.connect(path)
+    connection.execute("PRAGMA writable_schema = ON")
+    connection.execute(
+        "UPDATE sqlite_master SET sql = "
+        "'CREATE INDEX runs_by_plan ON runs (user_id, started_at)' "
+        "WHERE name = 'runs_by_plan'"
+    )
+    connection.commit()
+    connection.close()
+
+    quick = plan_runner(home, "check")
+    full = plan_runner(home, "check", "--full")
+    repaired = plan_runner(home, "check", "--full", "--repair")
+    after = plan_runner(home, "check", "--full")
+
+    assert quick.returncode == 0, quick.stdout + quick.stderr
+    assert "whole" in quick.stdout
+    assert "--full" in quick.stdout
+    assert full.returncode == 9, full.stdout + full.stderr
+    assert "runs_by_plan" in full.stdout
+    assert "history check --full --repair" in full.stdout
+    assert repaired.returncode == 0, repaired.stdout + repaired.stderr
+    assert "No run was lost" in repaired.stdout
+    assert after.returncode == 0
+    assert "the history is whole" in after.stdout
+    assert len(json.loads(plan_runner(home, "--json").stdout)) == len(filled)
+
+
+def test_check_of_a_damaged_file_exits_9_and_repair_moves_it_aside(
+    home: Path, filled: dict[str, int]
+) -> None:
+    path = home / "data" / "history.sqlite3"
+    path.write_bytes(b"not a database at all " * 400)
+
+    found = plan_runner(home, "check")
+    repaired = plan_runner(home, "check", "--repair")
+
+    assert found.returncode == 9, found.stdout + found.stderr
+    assert "damaged" in found.stdout
+    assert "history check --repair" in found.stdout
+    assert repaired.returncode == 0, repaired.stdout + repaired.stderr
+    assert "Moved the damaged history to" in repaired.stdout
+    assert len(list(path.parent.glob("history.sqlite3.corrupt-*"))) == 1
+    assert plan_runner(home, "check").returncode == 0
+
+
+def test_check_without_a_history_exits_0_and_creates_nothing(home: Path) -> None:
+    result = plan_runner(home, "check", "--full")
+
+    assert result.returncode == 0, result.stderr
+    assert "no history yet" in result.stdout
+    assert not (home / "data" / "history.sqlite3").exists()
+
+
+def test_listing_options_still_work_beside_the_check_command(
+    home: Path, filled: dict[str, int]
+) -> None:
+    result = plan_runner(home, "--outcome", "auth", "--json")
+
+    assert result.returncode == 0, result.stderr
+    assert [row["id"] for row in json.loads(result.stdout)] == [filled["auth"]]
+
+
 # --- DATE parsing, in process ------------------------------------------------------
 
 LOCAL_NOW = datetime(2026, 12, 1, 15, 0).astimezone()
