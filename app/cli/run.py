@@ -11,7 +11,7 @@ from typing import Any
 from app.cli.context import CliContext, fail, print_json, warn
 from app.core.contract import parse_id
 from app.core.errors import HistoryError, InputError, SetupError
-from app.core.outcome import Category, Outcome
+from app.core.outcome import Category, Outcome, one_line
 
 EXIT_CODES = {
     Category.QUEUED: 0,
@@ -100,6 +100,8 @@ def run_command(args: argparse.Namespace, context: CliContext) -> int:
             facts = _token_warning(request.token)
             if facts:
                 warn(facts)
+            for problem in _ignored_proxy_settings(request):
+                warn(f"A proxy setting is ignored: {problem}.")
         except Stopped as stopped:
             return fail(f"{stopped.words}; nothing was sent.", stopped.exit_code)
         try:
@@ -293,6 +295,14 @@ def _token_warning(token: str) -> str | None:
     return None
 
 
+def _ignored_proxy_settings(request: Any) -> tuple[str, ...]:
+    """Say which proxy values the run leaves out, as it goes on without them."""
+    from app.core.exchange import for_gateway  # noqa: PLC0415
+    from app.core.http import proxy_routes  # noqa: PLC0415 - imports httpx
+
+    return proxy_routes(for_gateway(request.client, request.gateway)).ignored
+
+
 def _print(outcome: Outcome, as_json: bool) -> None:
     if as_json:
         print_json(outcome.to_dict())
@@ -304,7 +314,7 @@ def _print(outcome: Outcome, as_json: bool) -> None:
     if outcome.code is not None:
         parts.append(f"code {outcome.code}")
     if outcome.message:
-        parts.append(repr(outcome.message))
+        parts.append(f"“{one_line(outcome.message)}”")
     parts.append(f"{outcome.duration_ms} ms")
     print(f"{_LABELS[outcome.category]}: {outcome.title}")
     print(f"  {' · '.join(parts)}")

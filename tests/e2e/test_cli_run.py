@@ -190,6 +190,31 @@ def test_plain_http_to_a_remote_host_needs_consent_exits_8(cli):
     assert "unencrypted" in result.stderr
 
 
+def test_a_proxy_value_the_run_leaves_out_is_named_and_the_run_goes_on(cli):
+    for name in list(cli.env):
+        if name.lower().endswith("_proxy"):
+            del cli.env[name]
+    cli.env["HTTPS_PROXY"] = "http://"
+    result = cli(
+        "run",
+        "--gateway",
+        "https://gw.example.invalid",
+        "--plan",
+        "1",
+        "--user",
+        "1",
+        "--json",
+        token=TOKEN,
+    )
+    assert (
+        "A proxy setting is ignored: HTTPS_PROXY='http://' is not a proxy URL"
+        in result.stderr
+    )
+    # Without it, the run goes straight to the gateway (a name that never resolves).
+    assert json.loads(result.stdout)["outcome"] == "network"
+    assert "proxy" not in json.loads(result.stdout)["title"].lower()
+
+
 def test_profiles_are_listed_and_removed_with_their_token(cli, profile_name, gateway):
     import keyring
 
