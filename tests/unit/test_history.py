@@ -494,6 +494,28 @@ def test_prune_by_days_and_count_together(store: HistoryStore, clock: Clock) -> 
     assert store.prune(keep_days=None, keep_runs=None) == 0
 
 
+@pytest.mark.parametrize("batch", [1, 3, 4])
+def test_prune_works_in_small_transactions_to_the_same_end(
+    store: HistoryStore, clock: Clock, monkeypatch: pytest.MonkeyPatch, batch: int
+) -> None:
+    monkeypatch.setattr(history, "PRUNE_BATCH", batch)
+    clock.now = T0 + timedelta(days=20)
+    made = [
+        store.record(outcome(started_at=T0 + timedelta(days=d // 2))) for d in range(20)
+    ]
+    writes: list[str] = []
+    write = store._write
+    monkeypatch.setattr(
+        store, "_write", lambda what, f: writes.append(what) or write(what, f)
+    )
+
+    # Days 0-4 go by age (10 runs); of the other 10, the newest 6 stay.
+    assert store.prune(keep_days=15, keep_runs=6) == 14
+    assert ids(store.page(HistoryFilter())) == made[-1:-7:-1]
+    assert len(writes) >= 14 // batch
+    assert store.prune(keep_days=15, keep_runs=6) == 0
+
+
 def test_prune_refuses_nonsense(store: HistoryStore) -> None:
     with pytest.raises(ValueError, match="keep_days"):
         store.prune(keep_days=0, keep_runs=None)
