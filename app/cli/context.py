@@ -52,11 +52,19 @@ class CliContext:
 
     @property
     def secrets(self) -> SecretStore:
-        """The keyring store (or a session store that will not persist)."""
-        if self._secrets is None:
-            from app.core.secrets import open_secret_store  # noqa: PLC0415
+        """The keyring store, or one that says why there is none.
 
-            self._secrets = open_secret_store(self.redactor)
+        Opening the keyring, and each read and write, waits
+        :data:`app.core.secrets.KEYRING_TIMEOUT_SECONDS` at most, so a keyring
+        that never answers ends the command with a message instead of a hang.
+        """
+        if self._secrets is None:
+            from app.core.secrets import (  # noqa: PLC0415
+                UnavailableStore,
+                open_secret_store,
+            )
+
+            self._secrets = open_secret_store(self.redactor, fallback=UnavailableStore)
         return self._secrets
 
     @property

@@ -1,6 +1,8 @@
 """The keyring store: URL and token together, never a plain-text fallback."""
 
 import json
+import threading
+import time
 
 import pytest
 from keyring.backends import fail
@@ -10,6 +12,7 @@ from app.core.secrets import (
     Connection,
     KeyringStore,
     SessionStore,
+    UnavailableStore,
     backend_problem,
     open_secret_store,
     usable_backend,
@@ -123,3 +126,132 @@ def test_usable_backend_refuses_the_fail_backend(monkeypatch):
     monkeypatch.setattr(keyring, "get_keyring", fail.Keyring)
     with pytest.raises(KeyringError, match="No keyring"):
         usable_backend()
+
+
+# A keyring that never answers -----------------------------------------------------
+
+WAIT = 0.2
+"""The time limit the tests give the store: short, so a stall costs little."""
+
+
+class StallingKeyring:
+    """A backend whose calls block until ``answer`` is set, as over a hung D-Bus."""
+
+    name = "Stalling"
+
+    def __init__(self) -> None:
+        self.answer = threading.Event()
+        self.entries: dict[tuple[str, str], str] = {}
+
+    def get_password(self, service, username):
+        self.answer.wait()
+        return self.entries.get((service, username))
+
+    def set_password(self, service, username, password):
+        self.answer.wait()
+        self.entries[(service, username)] = password
+
+    def delete_password(self, service, username):
+        self.answer.wait()
+        self.entries.pop((service, username), None)
+
+
+@pytest.fixture
+def stalling():
+    backend = StallingKeyring()
+    yield backend
+    backend.answer.set()  # lets the calls left waiting end with the test
+
+
+def test_a_read_the_keyring_never_answers_ends_at_the_time_limit(stalling, redactor):
+    store = KeyringStore(stalling, redactor, timeout=WAIT)
+    started = time.monotonic()
+    with pytest.raises(KeyringError) as caught:
+        store.load("p")
+    assert time.monotonic() - started < WAIT + 1
+    message = str(caught.value)
+    assert "did not answer within 0.2 s when asked to read the token" in message
+    assert "unlock the keyring" in message
+    assert "gnome-keyring-daemon" in message
+
+
+def test_a_write_that_times_out_may_or_may_not_have_been_saved(
+    stalling, redactor, caplog
+):
+    store = KeyringStore(stalling, redactor, timeout=WAIT)
+    with pytest.raises(KeyringError) as caught:
+        store.save("p", Connection("https://gw", "stalled-secret-token-42"))
+    message = str(caught.value)
+    assert "did not answer within 0.2 s when asked to save the token" in message
+    assert "may or may not have been saved" in message
+    assert "stalled-secret-token-42" not in message
+    assert "stalled-secret-token-42" not in caplog.text
+    assert "no answer within" in caplog.text
+
+
+def test_a_removal_that_times_out_may_or_may_not_have_happened(stalling, redactor):
+    store = KeyringStore(stalling, redactor, timeout=WAIT)
+    with pytest.raises(KeyringError, match="may or may not have been removed"):
+        store.delete("p")
+
+
+def test_after_a_stall_calls_are_refused_at_once_until_the_keyring_answers(
+    stalling, redactor
+):
+    store = KeyringStore(stalling, redactor, timeout=WAIT)
+    with pytest.raises(KeyringError, match="did not answer"):
+        store.load("p")
+
+    started = time.monotonic()
+    with pytest.raises(KeyringError) as caught:
+        store.save("p", Connection("https://gw", "t"))
+    assert time.monotonic() - started < WAIT / 2
+    assert "has not answered an earlier request" in str(caught.value)
+    assert "Nothing was changed" in str(caught.value)
+
+    stalling.answer.set()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            store.save("p", Connection("https://gw", "t"))
+            break
+        except KeyringError:
+            time.sleep(0.02)
+    assert store.load("p") == Connection("https://gw", "t")
+
+
+def test_what_a_backend_raises_in_its_thread_still_reaches_the_caller(redactor):
+    store = KeyringStore(BrokenKeyring(), redactor, timeout=WAIT)
+    with pytest.raises(KeyringError, match=r"Could not remove.*access denied"):
+        store.delete("p")
+
+
+def test_finding_the_backend_ends_at_the_time_limit(monkeypatch):
+    import keyring
+
+    answer = threading.Event()
+    monkeypatch.setattr(keyring, "get_keyring", answer.wait)
+    try:
+        started = time.monotonic()
+        with pytest.raises(KeyringError) as caught:
+            usable_backend(timeout=WAIT)
+        assert time.monotonic() - started < WAIT + 1
+    finally:
+        answer.set()
+    assert "did not answer within 0.2 s" in str(caught.value)
+    assert "gnome-keyring-daemon" in str(caught.value)
+
+
+def test_without_a_keyring_the_command_line_store_says_why_on_every_call(redactor):
+    def no_backend():
+        raise KeyringError("No keyring is available: start a Secret Service.")
+
+    store = open_secret_store(redactor, no_backend, fallback=UnavailableStore)
+    assert not store.persistent
+    assert store.reason.startswith("No keyring is available")
+    with pytest.raises(KeyringError, match="No keyring is available"):
+        store.load("p")
+    with pytest.raises(KeyringError, match="Nothing was saved"):
+        store.save("p", Connection("https://gw", "t"))
+    with pytest.raises(KeyringError, match="Nothing was removed"):
+        store.delete("p")

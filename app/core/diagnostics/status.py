@@ -20,6 +20,7 @@ from typing import Any
 from app.core.diagnostics.proxies import effective_proxy, proxy_source
 from app.core.errors import InputError, KeyringError, SetupError
 from app.core.exchange import ClientSettings, for_gateway
+from app.core.secrets import SessionStore
 from app.core.settings import Profile
 from app.core.tokens import (
     TokenFacts,
@@ -149,7 +150,14 @@ def status_report(
         Problem(Area.CONFIG, "warning", text, "Fix or remove the file named.")
         for text in workspace.problems
     ]
-    keyring = _keyring_facts(workspace, problems)
+    # Only a profile's gateway URL and token live in the keyring: an ad-hoc
+    # gateway takes its token from the environment, so there a missing keyring
+    # is worth a warning, not a failure (a CI machine has none).
+    keyring = _keyring_facts(
+        workspace,
+        problems,
+        needed=profile_name is not None or gateway_url is None,
+    )
 
     profile: Profile | None = None
     if profile_name is not None:
@@ -186,15 +194,17 @@ def status_report(
             connection = workspace.connection(profile.name)
         except KeyringError as error:
             keyring_read = False
-            problems.append(
-                Problem(
-                    Area.SETUP,
-                    "error",
-                    f"The keyring could not be read: {error}",
-                    "Unlock the keyring (log in to the desktop session) and check "
-                    "again.",
+            # Without a keyring at all, the keyring's own problem says why already.
+            if workspace.secrets.persistent:
+                problems.append(
+                    Problem(
+                        Area.SETUP,
+                        "error",
+                        f"The keyring could not be read: {error}",
+                        "Unlock the keyring (log in to the desktop session) and "
+                        "check again.",
+                    )
                 )
-            )
         else:
             stored_token, stored_url = connection.token, connection.gateway_url
 
@@ -265,16 +275,22 @@ def status_report(
     return report
 
 
-def _keyring_facts(workspace: Workspace, problems: list[Problem]) -> dict[str, Any]:
+def _keyring_facts(
+    workspace: Workspace, problems: list[Problem], *, needed: bool
+) -> dict[str, Any]:
     store = workspace.secrets
     reason = getattr(store, "reason", None)
     if not store.persistent:
+        kept = (
+            "so tokens are kept for this session only"
+            if isinstance(store, SessionStore)
+            else "so no token can be read or stored"
+        )
         problems.append(
             Problem(
                 Area.SETUP,
-                "error",
-                "No keyring is usable, so tokens are kept for this session only"
-                + (f": {reason}" if reason else "."),
+                "error" if needed else "warning",
+                f"No keyring is usable, {kept}" + (f": {reason}" if reason else "."),
                 "On Linux, start GNOME Keyring or KWallet in the desktop session; on "
                 "Windows and macOS, sign in to the desktop normally. For one-off "
                 f"command-line runs, {TOKEN_VARIABLE} can hold the token.",
