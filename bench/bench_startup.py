@@ -198,6 +198,22 @@ def main() -> int:
                 note=f"VmRSS after {args.idle:g} s idle, median of {args.idle_runs}",
             )
         )
+        keyring_runs = with_secret_service(
+            APP, scratch, idle=args.idle, runs=args.idle_runs
+        )
+        if keyring_runs:
+            rss = median([r["rss_mb"] for r in keyring_runs])
+            print(f"  Plan Runner, GNOME Keyring in the session: idle {rss:.1f} MB")
+            report.add(
+                Figure(
+                    "idle RSS of the app, GNOME Keyring in the session",
+                    rss,
+                    "MB",
+                    baseline=median(bare_rss),
+                    limit=120,
+                    note="as on a desktop: the Secret Service backend loaded",
+                )
+            )
 
     if args.importtime_runs:
         import_costs(args.importtime_runs, report)
@@ -239,6 +255,46 @@ def spawn(
     if not marks.get("exposed"):
         print(f"  warning: {Path(driver).name}: window not exposed when painted")
     return result
+
+
+def with_secret_service(
+    driver: str, scratch: Path, *, idle: float, runs: int
+) -> list[dict[str, Any]]:
+    """Run a driver ``runs`` times in a private D-Bus session with GNOME Keyring.
+
+    That is what a Linux desktop has, and what the app then loads: the Secret
+    Service backend and the cryptography it uses. Returns nothing when
+    ``dbus-run-session`` or ``gnome-keyring-daemon`` is missing.
+    """
+    if not (shutil.which("dbus-run-session") and shutil.which("gnome-keyring-daemon")):
+        print("  (no dbus-run-session or gnome-keyring-daemon: GNOME Keyring skipped)")
+        return []
+    keyring_home = scratch / "keyring-home"
+    keyring_home.mkdir(exist_ok=True)
+    homes = [scratch / f"keyring-run-{number}" for number in range(runs)]
+    for home in homes:
+        home.mkdir(exist_ok=True)
+    script = "printf pw | gnome-keyring-daemon --unlock --components=secrets >/dev/null"
+    for home in homes:
+        script += f'; PLAN_RUNNER_HOME="{home}" "{PYTHON}" "{driver}" --idle {idle}'
+    env = clean_environment(QT_QPA_PLATFORM="offscreen", HOME=str(keyring_home))
+    done = subprocess.run(  # noqa: PLW1510 - checked below, with the output shown
+        ["dbus-run-session", "--", "sh", "-c", script],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    found = [
+        json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")
+    ]
+    if done.returncode != 0 or len(found) != runs:
+        raise RuntimeError(f"the runs with GNOME Keyring failed:\n{done.stderr}")
+    for home in homes:
+        log = (home / "logs" / "plan-runner.log").read_text(encoding="utf-8")
+        if "for this session only" in log:
+            raise RuntimeError(f"the app did not use GNOME Keyring; see {home}")
+    return found
 
 
 def show_runs(label: str, runs: list[dict[str, Any]]) -> None:
