@@ -23,12 +23,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
-import socket
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -47,6 +44,10 @@ from benchlib import (
     print_machine,
     spread,
 )
+
+# The tests' D-Bus that completes the handshake and then never answers.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from silent_bus import SilentBus
 
 APP = str(DRIVERS / "startup_app.py")
 BARE = str(DRIVERS / "startup_bare.py")
@@ -347,40 +348,6 @@ def import_costs(runs: int, report: Report) -> None:
         f"the app imports {len(extra)} modules more than the bare window "
         f"({total:.0f} ms self time under -X importtime)"
     )
-
-
-class SilentBus:
-    """A Unix socket that accepts D-Bus clients and never answers them."""
-
-    def __init__(self, path: Path) -> None:
-        self._path = path
-        self._server = socket.socket(socket.AF_UNIX)
-        self._clients: list[socket.socket] = []
-        self._stop = threading.Event()
-
-    def __enter__(self) -> str:
-        self._server.bind(str(self._path))
-        self._server.listen(8)
-        self._server.settimeout(0.1)
-        self._thread = threading.Thread(target=self._accept, daemon=True)
-        self._thread.start()
-        return f"unix:path={self._path}"
-
-    def __exit__(self, *_exc: object) -> None:
-        self._stop.set()
-        self._thread.join(2)
-        for client in self._clients:
-            client.close()
-        self._server.close()
-        os.unlink(self._path)
-
-    def _accept(self) -> None:
-        while not self._stop.is_set():
-            try:
-                client, _ = self._server.accept()
-            except TimeoutError:
-                continue
-            self._clients.append(client)
 
 
 if __name__ == "__main__":
