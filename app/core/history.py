@@ -770,6 +770,35 @@ _INDEX_PROBLEM = re.compile(
 )
 
 
+def _known_version(
+    checker: sqlite3.Connection,
+    path: Path,
+    deadline: float,
+    *,
+    newer: str,
+    foreign: str,
+) -> int:
+    """Return the file's history version; refuse a newer one or another database.
+
+    ``newer`` and ``foreign`` end the message of each refusal.
+    """
+    version = _with_retries(
+        checker,
+        lambda: int(checker.execute("PRAGMA user_version").fetchone()[0]),
+        deadline,
+    )
+    if version > SCHEMA_VERSION:
+        raise HistoryError(
+            f"The history file {path} was written by a newer Plan Runner (history "
+            f"version {version}; this one knows up to {SCHEMA_VERSION}). {newer}"
+        )
+    if version == 0 and _has_tables(checker):
+        raise HistoryError(
+            f"{path} is a database, but not a Plan Runner history.{foreign}"
+        )
+    return version
+
+
 def check_file(
     path: Path, *, thorough: bool = False, patience: float = BUSY_PATIENCE_S
 ) -> FileCheck:
@@ -798,18 +827,9 @@ def check_file(
         raise HistoryError(_explain(error, "check", path, patience)) from error
     pages = 0
     try:
-        version = _with_retries(
-            checker,
-            lambda: int(checker.execute("PRAGMA user_version").fetchone()[0]),
-            deadline,
+        _known_version(
+            checker, path, deadline, newer="Check it with that version.", foreign=""
         )
-        if version > SCHEMA_VERSION:
-            raise HistoryError(
-                f"The history file {path} was written by a newer Plan Runner "
-                f"(history version {version}); check it with that version."
-            )
-        if version == 0 and _has_tables(checker):
-            raise HistoryError(f"{path} is a database, but not a Plan Runner history.")
         pages = _with_retries(checker, lambda: _quick_checks(checker)[0], deadline)
         pragma = "integrity_check" if thorough else "quick_check"
         lines = [
@@ -1169,23 +1189,15 @@ def _inspect(
     except sqlite3.Error as error:
         raise HistoryError(_explain(error, "open", path)) from error
     try:
-        version = _with_retries(
+        _known_version(
             checker,
-            lambda: int(checker.execute("PRAGMA user_version").fetchone()[0]),
+            path,
             deadline,
+            newer="Update Plan Runner to see and add to it; the file was left as "
+            "it is.",
+            foreign=" Move it elsewhere, and Plan Runner will start a new history "
+            "there.",
         )
-        if version > SCHEMA_VERSION:
-            raise HistoryError(
-                f"The history file {path} was written by a newer Plan Runner "
-                f"(history version {version}; this one knows up to "
-                f"{SCHEMA_VERSION}). Update Plan Runner to see and add to it; the "
-                "file was left as it is."
-            )
-        if version == 0 and _has_tables(checker):
-            raise HistoryError(
-                f"{path} is a database, but not a Plan Runner history. Move it "
-                "elsewhere, and Plan Runner will start a new history there."
-            )
         pages, recorded = _with_retries(
             checker, lambda: _quick_checks(checker), deadline
         )
