@@ -773,7 +773,7 @@ _INDEX_PROBLEM = re.compile(
 def _known_version(
     checker: sqlite3.Connection,
     path: Path,
-    deadline: float,
+    deadline: _Deadline,
     *,
     newer: str,
     foreign: str,
