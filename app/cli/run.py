@@ -12,6 +12,7 @@ from app.cli.context import CliContext, fail, print_json, warn
 from app.core.contract import parse_id
 from app.core.errors import HistoryError, InputError, SetupError
 from app.core.outcome import Category, Outcome, one_line
+from app.core.signals import watched_quit_signals
 
 EXIT_CODES = {
     Category.QUEUED: 0,
@@ -197,10 +198,7 @@ class StopSignals:
     def __enter__(self) -> StopSignals:
         if threading.current_thread() is not threading.main_thread():
             return self  # only the main thread may set handlers
-        for name in ("SIGINT", "SIGTERM", "SIGHUP"):
-            number = getattr(signal, name, None)
-            if number is None or signal.getsignal(number) == signal.SIG_IGN:
-                continue
+        for number in watched_quit_signals():
             self._previous[number] = signal.signal(number, self._on_signal)
         return self
 

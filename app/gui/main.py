@@ -38,7 +38,7 @@ from PySide6.QtCore import (
     qVersion,
 )
 from PySide6.QtGui import QGuiApplication
-from PySide6.QtWidgets import QApplication, QMessageBox
+from PySide6.QtWidgets import QApplication, QDialog, QMessageBox
 
 from app import __version__
 from app.core.errors import PlanRunnerError, SetupError
@@ -577,6 +577,12 @@ def quit_on_signal(leave: Callable[[int], None], number: int) -> None:
     to be recorded; ``QApplication.exit`` also ends any dialog's own loop.
     """
     log.info("Quitting on %s", signal.Signals(number).name)
+    # No questions on the way out: a dialog that asks before it closes ("discard
+    # the changes?") would hold up the main window's shutdown until answered,
+    # and a logout does not wait. What a dialog had not saved is dropped.
+    for widget in QApplication.topLevelWidgets():
+        if isinstance(widget, QDialog) and widget.isVisible():
+            widget.hide()
     QApplication.closeAllWindows()
     leave(128 + number)
 
@@ -614,6 +620,17 @@ def run_app(*, demo: bool, self_check: bool) -> int:
     if self_check:
         return run_self_check(app)
 
+    # Before anything that must be cleaned up (the demo's folder, the history):
+    # from here on a quit signal closes the app as its close button does.
+    quitter = QuitOnSignals(functools.partial(quit_on_signal, app.exit))
+    try:
+        return _run_app(app, demo=demo)
+    finally:
+        quitter.close()
+
+
+def _run_app(app: QApplication, *, demo: bool) -> int:
+    """Open the window and run the event loop; return the exit code."""
     redactor = Redactor()
     environment = None
     if demo:
@@ -629,11 +646,9 @@ def run_app(*, demo: bool, self_check: bool) -> int:
     log.info("Plan Runner %s starting%s", __version__, " (demo)" if demo else "")
     tasks = TaskRunner(app)
     gui: Gui | None = None
-    quitter: QuitOnSignals | None = None
     code = 1
     try:
         gui, opening = start_gui(paths, redactor, tasks, demo=environment)
-        quitter = QuitOnSignals(functools.partial(quit_on_signal, app.exit))
         opening.on_ready = functools.partial(open_window, gui, opening)
         # Opening starts once the window has painted, so its imports do not
         # compete with the first paint; a window that is never painted (started
@@ -644,8 +659,6 @@ def run_app(*, demo: bool, self_check: bool) -> int:
         code = int(app.exec())
     finally:
         started = time.monotonic()
-        if quitter is not None:
-            quitter.close()
         if gui is not None:
             gui.close()
         stuck = not tasks.shutdown(0)

@@ -5,8 +5,11 @@ the window as its close button does: a run in flight is cancelled and recorded
 in the history, the window's state is saved. Python runs its signal handlers
 only between bytecodes, which never happens while Qt's event loop waits in C++;
 so the C-level handler writes the signal's number to a socket
-(:func:`signal.set_wakeup_fd`) and a :class:`QSocketNotifier` on the other end
+(:func:`signal.set_wakeup_fd`) and a ``QSocketNotifier`` on the other end
 wakes the event loop, which then calls back on the GUI thread.
+
+While the app loads, :class:`app.core.signals.QuitNotes` notes
+signals instead.
 """
 
 from __future__ import annotations
@@ -18,30 +21,27 @@ from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
-from PySide6.QtCore import QObject, QSocketNotifier
+from PySide6.QtCore import QSocketNotifier
 
-QUIT_SIGNALS = tuple(
-    getattr(signal, name)
-    for name in ("SIGTERM", "SIGHUP", "SIGINT")
-    if hasattr(signal, name)
-)
+from app.core.signals import watched_quit_signals
 
 
-class QuitOnSignals(QObject):
+class QuitOnSignals:
     """Calls ``on_signal(number)`` on the GUI thread when a quit signal arrives.
 
-    Create it on the main thread (only it may set signal handlers) and
-    :meth:`close` it when the event loop is done: that puts back the handlers
-    and the wake-up descriptor it replaced.
+    Make it on the main thread (only it may set signal handlers), once the
+    QApplication exists, and :meth:`close` it when the event loop is done:
+    that puts back the handlers and the wake-up descriptor it replaced. A
+    signal that arrives before the event loop runs is acted on once it does.
     """
 
     def __init__(
         self,
         on_signal: Callable[[int], None],
-        signals: tuple[int, ...] = QUIT_SIGNALS,
-        parent: QObject | None = None,
+        signals: tuple[int, ...] | None = None,
     ) -> None:
-        super().__init__(parent)
+        if signals is None:
+            signals = watched_quit_signals()
         self._on_signal = on_signal
         self._signals = set(signals)
         self._reader, self._writer = socket.socketpair()
@@ -54,7 +54,7 @@ class QuitOnSignals(QObject):
             number: signal.signal(number, _note_only) for number in signals
         }
         self._notifier = QSocketNotifier(
-            self._reader.fileno(), QSocketNotifier.Type.Read, self
+            self._reader.fileno(), QSocketNotifier.Type.Read
         )
         self._notifier.activated.connect(self._read)
 
@@ -70,6 +70,7 @@ class QuitOnSignals(QObject):
     def close(self) -> None:
         """Put back the handlers and the wake-up descriptor this replaced."""
         self._notifier.setEnabled(False)
+        self._notifier.deleteLater()
         for number, handler in self._previous.items():
             with contextlib.suppress(TypeError, ValueError):
                 signal.signal(number, handler)

@@ -15,7 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from samples import sample_outcome
 
-from app.cli import build_parser, main
+from app.cli import main
+from app.cli.commands import build_parser
 from app.cli.context import CliContext, ReaderAwareStream, reader_gone
 from app.cli.history import parse_when
 from app.core.contract import LONG_MAX, parse_id

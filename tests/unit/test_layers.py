@@ -3,7 +3,7 @@
 import subprocess
 import sys
 
-import app.cli
+import app.cli.commands
 
 CHECK = """
 import sys
@@ -31,7 +31,7 @@ def test_the_command_line_never_loads_qt(tmp_path):
     result = python_c(CHECK, tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == ""
-    assert len(app.cli.COMMAND_MODULES) >= 4
+    assert len(app.cli.commands.COMMAND_MODULES) >= 4
 
 
 HEAVY = ("pydantic", "httpx", "httpcore", "keyring", "jwt", "sqlite3")
