@@ -68,6 +68,9 @@ SCENARIO_LABELS = {
     "truncated": "200 with cut-off JSON",
     "huge": "200 with a 20 MB page",
     "trickle": "200 sent one byte every 2 s",
+    "echo_token": "401 that echoes your token back",
+    "gzip_bomb": "200 that inflates to 128 MB",
+    "endless": "200 whose body never ends",
 }
 
 

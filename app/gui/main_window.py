@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Protocol
 
-from PySide6.QtCore import QSettings, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QRect, QSettings, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
@@ -787,8 +787,12 @@ class MainWindow(QMainWindow):
             and self.user_field.value() is not None
         )
         self.run_button.setEnabled(ready)
-        if self._run is not None:
+        if self._run is not None and self._run.sending:
             hint = "Waiting for the gateway…"
+        elif self._run is not None:
+            # Nothing is sent before the token is read: a keyring that is slow
+            # to answer (or asks to be unlocked) is not the gateway's fault.
+            hint = "Reading the token from the keyring…"
         elif self.current_profile() is None:
             hint = "Add an environment in Settings first"
         elif not self.plan_field.text().strip() or not self.user_field.text().strip():
@@ -1003,6 +1007,7 @@ class MainWindow(QMainWindow):
 
     def _send(self, run: _Run, request: RunRequest) -> None:
         run.sending = True
+        self._update_run_button()
         run.host = request.gateway.host
         run.started = time.monotonic()
         self.result.show_busy(run.plan_id, run.user_id, run.host, 0)
@@ -1232,7 +1237,7 @@ class MainWindow(QMainWindow):
     def _restore_window_state(self) -> None:
         geometry = self.window_state.value("window/geometry")
         if geometry is None or not self.restoreGeometry(geometry):
-            self.resize(DEFAULT_SIZE)
+            self.resize(_fitting(DEFAULT_SIZE, self.screen().availableGeometry()))
         splitter = self.window_state.value("window/splitter")
         if splitter is not None:
             self.splitter.restoreState(splitter)
@@ -1269,6 +1274,17 @@ class MainWindow(QMainWindow):
         self.tasks.shutdown(SHUTDOWN_WAIT_MS)
         self.notifier.close()
         log.info("Window closed in %.0f ms", (time.monotonic() - started) * 1000)
+
+
+WINDOW_FRAME = QSize(16, 48)
+"""Room left on the screen for the window manager's frame and title bar."""
+
+
+def _fitting(size: QSize, available: QRect) -> QSize:
+    """Return ``size``, made smaller where the screen's free area is smaller."""
+    if available.isEmpty():
+        return size
+    return size.boundedTo(available.size() - WINDOW_FRAME)
 
 
 def _error_text(error: Exception, paths: AppPaths) -> str:

@@ -9,7 +9,7 @@ import threading
 import time
 
 import pytest
-from PySide6.QtCore import QSettings
+from PySide6.QtCore import QRect, QSettings
 
 from app.core.errors import SetupError
 from app.core.outcome import Category
@@ -90,6 +90,10 @@ def test_demo_mode_has_two_profiles_a_catalogue_and_a_gateway(
         assert [
             window.demo_combo.itemData(i) for i in range(window.demo_combo.count())
         ] == list(SCENARIOS)
+        # Every behaviour is named in words, not by its code name.
+        assert not {
+            window.demo_combo.itemText(i) for i in range(window.demo_combo.count())
+        } & set(SCENARIOS)
 
         window.plan_field.set_text("Smoke suite")
         assert press_run(window).outcome.category is Category.QUEUED
@@ -442,3 +446,15 @@ def test_the_app_exits_although_a_keyring_call_never_returns(tmp_path):
     assert time.monotonic() - started < 15
     log = (tmp_path / "home" / "logs" / "plan-runner.log").read_text(encoding="utf-8")
     assert "A keyring call never returned; leaving without it" in log
+
+
+def test_the_first_window_fits_a_small_screen(qtbot, monkeypatch, open_gui):
+    small = QRect(0, 0, 800, 600)
+    monkeypatch.setattr(
+        "PySide6.QtGui.QScreen.availableGeometry", lambda _screen: small
+    )
+    window = open_gui().window
+    window.window_state.remove("window/geometry")
+    window._restore_window_state()
+    assert window.width() <= 800
+    assert window.height() <= 600

@@ -57,6 +57,8 @@ def test_a_token_read_that_never_returns_ends_the_run_with_a_message(
 
     with qtbot.waitSignal(window.run_refused, timeout=5000) as refused:
         window.run_button.click()
+        # While the read hangs, nothing has gone to the gateway: the hint says so.
+        assert window.run_hint.text() == "Reading the token from the keyring…"
 
     message = refused.args[0]
     assert f"did not answer within {WAIT:g} s" in message
