@@ -50,10 +50,7 @@ def register(commands: Any) -> None:
 
 
 def _add(args: argparse.Namespace, context: CliContext) -> int:
-    from app.core.settings import (  # noqa: PLC0415
-        build_profile,
-        validate_profile_name,
-    )
+    from app.core.settings import validate_profile_name  # noqa: PLC0415
 
     name = validate_profile_name(args.name)
     updates: dict[str, Any] = {}
@@ -71,14 +68,14 @@ def _add(args: argparse.Namespace, context: CliContext) -> int:
     workspace = context.workspace
     if not _require_keyring(context):
         return EXIT_SETUP
-    existing = next((p for p in workspace.profiles() if p.name == name), None)
-    base = existing.model_dump() if existing else {"name": name}
-    profile = build_profile({**base, **updates})
-    moved = workspace.token_origin_change(name, args.gateway) if existing else None
-    workspace.save_profile(profile, gateway_url=args.gateway)
+    moved = workspace.token_origin_change(name, args.gateway)
+    # Only the options given change: the rest of a profile that exists (in the
+    # file as it is when the change is made) stays as it is.
+    existed = workspace.update_profile(name, updates, gateway_url=args.gateway)
+    profile = workspace.profile(name)
 
     gateway = workspace.gateway(profile.name)
-    verb = "Updated" if existing else "Added"
+    verb = "Updated" if existed else "Added"
     print(f"{verb} profile {profile.name!r}: runs go to {gateway.queue_url}")
     if moved is not None:
         warn(

@@ -15,11 +15,12 @@ import os
 import re
 import stat
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
+from filelock import FileLock, Timeout
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -41,6 +42,13 @@ DEFAULT_READ_TIMEOUT = 30.0
 
 MAX_FILE_BYTES = 16 * 1024 * 1024
 """A settings or policy file larger than this is not read (real ones are a few kB)."""
+
+LOCK_TIMEOUT_SECONDS = 5.0
+"""How long a change waits for another Plan Runner to finish its own change.
+
+A change holds the lock only to read, edit and write a file of a few kB (never
+while the keyring is asked), so a wait this long means something is stuck.
+"""
 
 
 def _check_name(name: str) -> str:
@@ -196,20 +204,88 @@ def is_schema_version(value: object) -> bool:
 
 
 class SettingsStore:
-    """Reads and writes the user's settings file, atomically.
+    """Reads and changes the user's settings file, atomically and one at a time.
+
+    The app and any number of commands may use the file at once, so every change
+    is a read-modify-write under an inter-process lock (``settings.json.lock``
+    beside the file, owner-only): the file is read afresh, only that change is
+    applied to what it holds, and the result is written atomically. The lock is
+    the operating system's (``flock``, or ``LockFileEx`` on Windows), so it ends
+    with the process that holds it, even one that is killed.
 
     A file that cannot be read is never overwritten blindly. A damaged one is
     moved aside once (``settings.json.bad-<time>``, owner-only), so the next
     start finds no file and says nothing. A file that is there but cannot be
     opened (permissions, a folder), or is from a newer version, or cannot be
-    moved aside, makes the store read-only for the session instead.
+    moved aside, makes the store read-only instead.
     """
 
-    def __init__(self, path: Path, clock: Callable[[], datetime] | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        clock: Callable[[], datetime] | None = None,
+        lock_timeout: float = LOCK_TIMEOUT_SECONDS,
+    ) -> None:
         self.path = path
         self._clock = clock or (lambda: datetime.now(UTC))
+        self._lock_timeout = lock_timeout
+        self._locks: dict[Path, FileLock] = {}
+        self._found_damaged = False
         self.read_only_reason: str | None = None
         self.load_problem: str | None = None
+
+    @property
+    def lock_path(self) -> Path:
+        """The lock file that one change at a time holds."""
+        return self.path.with_name(f"{self.path.name}.lock")
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the settings file's lock for one read-modify-write.
+
+        The lock is reentrant within a thread; other threads and processes wait
+        for it, up to the store's time limit.
+
+        Raises:
+            ConfigError: The lock was not taken in time, or cannot be made.
+        """
+        lock = self._lock()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            lock.acquire()
+        except Timeout:
+            raise ConfigError(
+                f"The settings file {self.path} is being changed by another Plan "
+                f"Runner (the app or a command), which did not finish within "
+                f"{self._lock_timeout:g} s. Try again; if this keeps happening, "
+                f"close the other Plan Runner windows and commands. (Its lock "
+                f"file is {self.lock_path}.)"
+            ) from None
+        except (OSError, NotImplementedError) as error:
+            why = getattr(error, "strerror", None) or str(error) or "not supported"
+            raise ConfigError(
+                f"Could not write {self.path}: its lock file {self.lock_path.name} "
+                f"cannot be used ({why})."
+            ) from None
+        try:
+            _make_private(self.lock_path)
+            yield
+        finally:
+            lock.release()
+
+    def _lock(self) -> FileLock:
+        """Return the lock of the current :attr:`path` (tests may move it)."""
+        path = self.lock_path
+        if path not in self._locks:
+            self._locks[path] = FileLock(
+                path,
+                timeout=self._lock_timeout,
+                mode=0o600,
+                # A soft lock is a file whose existence is the lock: a killed
+                # process would leave it behind and block every later change.
+                fallback_to_soft=False,
+            )
+        return self._locks[path]
 
     def load(self) -> Settings:
         """Return the settings; defaults when the file is missing or unreadable.
@@ -217,8 +293,71 @@ class SettingsStore:
         When the file is unreadable, :attr:`load_problem` says why and where it
         went, for the face to show. Profiles that repeat a name are dropped (the
         first of each name stays), after a backup, and :attr:`load_problem`
-        names them.
+        names them. Those repairs are made under the lock; when the lock cannot
+        be taken, the file is read as it is and nothing is repaired.
         """
+        if not self.path.exists() and not self.path.is_symlink():
+            self.load_problem = None
+            self.read_only_reason = None
+            return Settings()
+        with contextlib.ExitStack() as stack:
+            try:
+                stack.enter_context(self.locked())
+            except ConfigError as error:
+                log.warning("%s The file is read without repairs.", error)
+                return self._read(repair=False)
+            return self._read(repair=True)
+
+    def update(
+        self,
+        change: Callable[[Settings], Settings],
+        fallback: Settings | None = None,
+    ) -> Settings:
+        """Apply one change to the settings on disk, and save the result.
+
+        Under the lock, the file is read afresh, so what another Plan Runner
+        saved meanwhile is kept; ``change`` gets those settings and returns them
+        changed (or the same object to change nothing; it may raise to refuse).
+        A file found damaged meanwhile is moved aside as at a start, and the
+        change applies to ``fallback``, the settings the caller had.
+
+        Returns:
+            The settings as they are on disk now.
+
+        Raises:
+            ConfigError: The lock was not taken in time, or the file cannot be
+                read or written (nothing was changed).
+        """
+        earlier_problem = self.load_problem
+        with self.locked():
+            self._found_damaged = False
+            current = self._read(repair=True)
+            if self._found_damaged and fallback is not None:
+                current = fallback
+            self.load_problem = self.load_problem or earlier_problem
+            changed = change(current)
+            if changed is current or changed == current:
+                return current
+            self.save(changed)
+        return changed
+
+    def save(self, settings: Settings) -> None:
+        """Write the settings atomically (a temporary file, then a rename).
+
+        This replaces the whole file: changes go through :meth:`update`, which
+        calls it under the lock with the file's fresh content.
+
+        Raises:
+            ConfigError: The file cannot be written, or is read-only this session.
+        """
+        if self.read_only_reason:
+            raise ConfigError(self.read_only_reason)
+        data = settings.model_dump_json(indent=2)
+        with self.locked():
+            write_atomically(self.path, data)
+
+    def _read(self, *, repair: bool) -> Settings:
+        """Read the file, repairing it (set aside, migrated, de-duplicated) if asked."""
         self.load_problem = None
         self.read_only_reason = None
         try:
@@ -228,16 +367,18 @@ class SettingsStore:
         except OSError as error:
             return self._cannot_open(error)
         except ValueError as error:
-            return self._set_aside(f"is {error}")
+            return self._set_aside(f"is {error}", repair=repair)
         if not isinstance(document, dict):
             return self._set_aside(
-                f"does not hold a JSON object (it holds {_json_kind(document)})"
+                f"does not hold a JSON object (it holds {_json_kind(document)})",
+                repair=repair,
             )
         original_version = document.get("schema_version", 0)
         if not is_schema_version(original_version):
             return self._set_aside(
                 f"has an invalid schema_version {_short(original_version)} (it "
-                "must be a whole number such as 1)"
+                "must be a whole number such as 1)",
+                repair=repair,
             )
         try:
             document = migrate(document)
@@ -248,25 +389,17 @@ class SettingsStore:
         try:
             settings = Settings.model_validate(document)
         except ValidationError as error:
-            return self._set_aside(f"has invalid values ({_first_error(error)})")
-        if original_version != SCHEMA_VERSION:
+            return self._set_aside(
+                f"has invalid values ({_first_error(error)})", repair=repair
+            )
+        if original_version != SCHEMA_VERSION and repair:
             self._migrate(settings)
         profiles, duplicated = unique_profiles(settings.profiles)
         if duplicated:
             settings = settings.model_copy(update={"profiles": profiles})
-            self._drop_duplicates(settings, duplicated)
+            if repair:
+                self._drop_duplicates(settings, duplicated)
         return settings
-
-    def save(self, settings: Settings) -> None:
-        """Write the settings atomically (a temporary file, then a rename).
-
-        Raises:
-            ConfigError: The file cannot be written, or is read-only this session.
-        """
-        if self.read_only_reason:
-            raise ConfigError(self.read_only_reason)
-        data = settings.model_dump_json(indent=2)
-        write_atomically(self.path, data)
 
     def _drop_duplicates(self, settings: Settings, names: list[str]) -> None:
         """Keep a copy of the file, then save it with one profile of each name."""
@@ -316,18 +449,27 @@ class SettingsStore:
         log.warning("%s", self.load_problem)
         return Settings()
 
-    def _set_aside(self, why: str) -> Settings:
+    def _set_aside(self, why: str, *, repair: bool) -> Settings:
         """Move a damaged file aside, once, and start from defaults.
 
         The moved file keeps the damaged content for support; the next start
         finds no settings file and starts quietly. When the file cannot be
-        moved, it stays where it is and the session is read-only, so it is not
-        overwritten either.
+        moved (or may not be, ``repair`` false), it stays where it is and the
+        store is read-only, so it is not overwritten either.
         """
+        self._found_damaged = True
         start = (
             f"The settings file {self.path} {why}. Plan Runner started with "
             "default settings."
         )
+        if not repair:
+            self.read_only_reason = (
+                f"{start} Another Plan Runner is changing it, so it was left as "
+                "it is, and changes are not saved over it."
+            )
+            self.load_problem = self.read_only_reason
+            log.warning("%s", self.load_problem)
+            return Settings()
         try:
             kept = self._move_aside("bad")
         except FileNotFoundError:

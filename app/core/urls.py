@@ -115,8 +115,8 @@ def parse_gateway_url(text: str) -> GatewayUrl:
     """Validate and normalise a gateway URL typed or pasted by a person.
 
     The scheme and host are required and lower-cased, a path prefix is kept,
-    trailing slashes fold, and a ``/queue`` the user pasted at the end is not
-    doubled.
+    ``.`` and ``..`` segments of the path are resolved, trailing slashes fold,
+    and a ``/queue`` the user pasted at the end is not doubled.
 
     Raises:
         InputError: The URL cannot be used, with what to fix.
@@ -166,7 +166,9 @@ def parse_gateway_url(text: str) -> GatewayUrl:
     if parts.query or parts.fragment:
         raise InputError("Remove the '?…' or '#…' part from the gateway URL.")
 
-    path = parts.path.rstrip("/")
+    # The HTTP client resolves dot segments before it sends; resolving them here
+    # too makes the URL shown and stored the one the run goes to.
+    path = remove_dot_segments(parts.path).rstrip("/")
     while path.lower().endswith(QUEUE_PATH):
         path = path[: -len(QUEUE_PATH)].rstrip("/")
     shown_host = f"[{host}]" if ":" in host else host
@@ -180,6 +182,31 @@ def parse_gateway_url(text: str) -> GatewayUrl:
         host=host,
         port=port,
     )
+
+
+def remove_dot_segments(path: str) -> str:
+    """Resolve the ``.`` and ``..`` segments of an absolute URL path.
+
+    This is RFC 3986's algorithm (section 5.2.4) for a path that starts with
+    ``/``, as browsers and the HTTP client apply it: ``/a/./b/../c`` is ``/a/c``,
+    and ``..`` never climbs above the root. Only literal dots count: a
+    percent-encoded ``%2e`` is sent as it is written, so it is kept that way.
+    """
+    segments = path.split("/")
+    if "." not in segments and ".." not in segments:
+        return path
+    output: list[str] = []
+    for segment in segments:
+        if segment == ".":
+            continue
+        if segment == "..":
+            if len(output) > 1:
+                output.pop()
+            continue
+        output.append(segment)
+    if segments[-1] in (".", ".."):
+        output.append("")  # "/a/b/.." names the folder "/a/"
+    return "/".join(output)
 
 
 def _checked_name(host: str) -> str:

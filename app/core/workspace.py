@@ -7,6 +7,7 @@ one class, so a rule such as "a locked field is refused" lives in one place.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -225,13 +226,72 @@ class Workspace:
         name = validate_profile_name(profile.name)
         # Checked again as a whole: model_copy(update=...) does not validate.
         profile = build_profile({**profile.model_dump(), "name": name})
+        self._store_profile(
+            name,
+            lambda _current: profile,
+            gateway_url=gateway_url,
+            token=token,
+            replace_name=replace_name,
+            new=new,
+            drop_token=drop_token,
+        )
+
+    def update_profile(
+        self,
+        name: str,
+        updates: dict[str, object],
+        *,
+        gateway_url: str | None = None,
+    ) -> bool:
+        """Add a profile, or change only the given fields of the one saved.
+
+        The fields not in ``updates`` keep what the settings file holds when the
+        change is made, even when another Plan Runner changed them meanwhile.
+
+        Returns:
+            Whether the profile existed already.
+
+        Raises:
+            InputError: A value is invalid. PolicyLockedError: a locked field
+            would change. ConfigError, KeyringError: as :meth:`save_profile`.
+        """
+        name = validate_profile_name(name)
+        build_profile({**updates, "name": name})  # refuse bad values up front
+        existed = False
+
+        def edit(current: Profile | None) -> Profile:
+            nonlocal existed
+            existed = current is not None
+            base = current.model_dump() if current is not None else {}
+            return build_profile({**base, **updates, "name": name})
+
+        self._store_profile(name, edit, gateway_url=gateway_url)
+        return existed
+
+    def _store_profile(
+        self,
+        name: str,
+        edit: Callable[[Profile | None], Profile],
+        *,
+        gateway_url: str | None = None,
+        token: str | None = None,
+        replace_name: str | None = None,
+        new: bool = False,
+        drop_token: bool = False,
+    ) -> None:
+        """Save the profile ``edit`` makes of the one on disk, and its secrets.
+
+        ``edit`` gets the profile as the settings file holds it when the change
+        is made (None when there is none) and runs under the settings lock, as
+        does the check that a new name is free.
+        """
         old_name = replace_name or name
-        if (new or old_name != name) and any(p.name == name for p in self.profiles()):
-            raise InputError(f"A profile called {name!r} exists already.")
+        renamed = old_name != name
         url = parse_gateway_url(gateway_url).base if gateway_url is not None else None
         clean = clean_token(token) if token is not None else None
-        self._refuse_locked_changes(old_name, profile, url)
 
+        # The keyring is read before the settings are locked: it may take
+        # seconds to answer, and other Plan Runners wait for the lock.
         stored = (
             self.secrets.load(old_name)
             if self.secrets_exist(old_name)
@@ -243,17 +303,26 @@ class Workspace:
         )
         changes: list[tuple[str, Connection | None]] = []
         before = {old_name: stored}
-        if connection != stored or old_name != name:
+        if connection != stored or renamed:
             changes.append((name, connection))
-            if old_name != name:
+            if renamed:
                 before[name] = self._stored_or_empty(name)
                 changes.append((old_name, None))
 
-        profiles = [p for p in self.settings.profiles if p.name not in (old_name, name)]
-        profiles.append(profile)
+        def change(settings: Settings) -> Settings:
+            profiles = effective_profiles(settings, self.policy)
+            if (new or renamed) and _named(profiles, name) is not None:
+                raise InputError(f"A profile called {name!r} exists already.")
+            current = _named(profiles, old_name)
+            profile = edit(current)
+            self._refuse_locked_changes(old_name, profile, url, current)
+            kept = _replaced(settings.profiles, (old_name, name), profile)
+            return settings.model_copy(update={"profiles": kept})
+
         self._commit(
             f"Profile {name!r} was not saved",
-            self.settings.model_copy(update={"profiles": profiles}),
+            change,
+            (old_name, name),
             changes,
             before,
         )
@@ -274,12 +343,17 @@ class Workspace:
         """
         if self.is_preset(name):
             check_unlocked(self.policy, "profiles")
-        if not any(p.name == name for p in self.profiles()):
-            raise InputError(f"There is no profile called {name!r}.")
-        profiles = [p for p in self.settings.profiles if p.name != name]
+
+        def change(settings: Settings) -> Settings:
+            if _named(effective_profiles(settings, self.policy), name) is None:
+                raise InputError(f"There is no profile called {name!r}.")
+            profiles = [p for p in settings.profiles if p.name != name]
+            return settings.model_copy(update={"profiles": profiles})
+
         self._commit(
             f"Profile {name!r} was not removed",
-            self.settings.model_copy(update={"profiles": profiles}),
+            change,
+            (name,),
             [(name, None)],
             {},
         )
@@ -321,12 +395,19 @@ class Workspace:
             PolicyLockedError: The machine policy locks the retention.
         """
         check_unlocked(self.policy, "retention")
-        self._save_settings(self.settings.model_copy(update={"retention": retention}))
+        self._change_settings(
+            lambda settings: settings.model_copy(update={"retention": retention})
+        )
 
     def remember_last_profile(self, name: str) -> None:
         """Remember the profile used last, for the next start."""
-        if self.settings.last_profile != name:
-            self._save_settings(self.settings.model_copy(update={"last_profile": name}))
+        self._change_settings(
+            lambda settings: (
+                settings
+                if settings.last_profile == name
+                else settings.model_copy(update={"last_profile": name})
+            )
+        )
 
     def client_settings(
         self, profile: Profile, read_timeout: float | None = None
@@ -362,12 +443,15 @@ class Workspace:
         ``token`` overrides the stored one (``PLAN_RUNNER_TOKEN`` in CI jobs).
 
         Raises:
-            SetupError: No gateway URL or no token. KeyringError: the keyring failed.
+            SetupError: No gateway URL or no token. KeyringError: the keyring
+            failed, or the token it holds cannot be sent.
         """
         profile = self.profile(name)
         gateway = self.gateway(name)
         if token is None:
             token = self.connection(name).token
+            if token:
+                token = _sendable_stored_token(name, token)
         if not token:
             raise SetupError(
                 f"No token is stored for profile {name!r}. Set one in Settings, or "
@@ -386,10 +470,10 @@ class Workspace:
         )
 
     def _refuse_locked_changes(
-        self, name: str, profile: Profile, url: str | None
+        self, name: str, profile: Profile, url: str | None, current: Profile | None
     ) -> None:
         preset = self.policy.profile(name)
-        if preset is None:
+        if preset is None or current is None:
             return
         if (
             url is not None
@@ -397,14 +481,18 @@ class Workspace:
             and not _same_gateway(url, preset.gateway_url)
         ):
             check_unlocked(self.policy, "gateway_url", name)
-        current = next(p for p in self.profiles() if p.name == name)
         for field in Profile.model_fields:
             if getattr(current, field) != getattr(profile, field):
                 check_unlocked(self.policy, field, name)
 
-    def _save_settings(self, settings: Settings) -> None:
-        self.settings_store.save(settings)
-        self.settings = settings
+    def _change_settings(self, change: Callable[[Settings], Settings]) -> None:
+        """Apply ``change`` to the settings file as it is now, and keep the result.
+
+        The settings in memory may be old (the app keeps them for hours, and a
+        command may have added a profile since), so the change is made to the
+        file's fresh content under its lock, never by writing memory over it.
+        """
+        self.settings = self.settings_store.update(change, fallback=self.settings)
 
     def _stored_or_empty(self, name: str) -> Connection:
         try:
@@ -415,21 +503,26 @@ class Workspace:
     def _commit(
         self,
         failure: str,
-        settings: Settings,
+        change: Callable[[Settings], Settings],
+        names: tuple[str, ...],
         changes: list[tuple[str, Connection | None]],
         before: dict[str, Connection],
     ) -> None:
-        """Save ``settings``, then apply keyring ``changes``; all of it or none.
+        """Change the settings, then apply keyring ``changes``; all of it or none.
 
         The settings file goes first because it is the easier one to undo: it is
-        written atomically by this process, and putting back what was there is
-        the same write again, with nothing to unlock and nothing to time out.
-        A keyring change that fails has the keyring changes before it undone
-        (from ``before``, what each entry held) and the settings put back.
+        changed by this process under its lock, and putting back what was there
+        is the same kind of change again, with no keyring to unlock and nothing
+        to time out. A keyring change that fails has the keyring changes before
+        it undone (from ``before``, what each entry held) and the profiles in
+        ``names`` put back as the file held them, leaving the rest of the file
+        (changed meanwhile, perhaps, by another Plan Runner) as it is.
 
         Args:
             failure: How the error begins, such as "Profile 'a' was not saved".
-            settings: The settings to save.
+            change: Makes the new settings of the file's fresh content; it runs
+                under the settings lock and may raise to refuse.
+            names: The profiles that ``change`` adds, replaces or removes.
             changes: ``(profile, connection)`` to store, in order; None deletes.
             before: What each changed entry held before (missing: nothing).
 
@@ -438,8 +531,18 @@ class Workspace:
             KeyringError: The keyring failed; the message says whether
                 everything was put back as it was.
         """
+        earlier: list[tuple[int, Profile]] = []
+
+        def remembering(settings: Settings) -> Settings:
+            earlier[:] = [
+                (index, profile)
+                for index, profile in enumerate(settings.profiles)
+                if profile.name in names
+            ]
+            return change(settings)
+
         try:
-            self.settings_store.save(settings)
+            self._change_settings(remembering)
         except ConfigError as error:
             raise ConfigError(f"{failure}: {error} Nothing was changed.") from None
         done: list[str] = []
@@ -451,17 +554,22 @@ class Workspace:
                     self.secrets.save(name, connection)
                 done.append(name)
         except KeyringError as error:
-            left = self._undo(done, before)
+            left = self._undo(done, before, names, earlier)
             if left:
                 raise KeyringError(
                     f"{failure}: {error} Putting things back as they were failed "
                     f"too: {' '.join(left)} Check the profile in Settings."
                 ) from None
-            raise KeyringError(f"{failure}: {error} Nothing was changed.") from None
-        self.settings = settings
+            raise KeyringError(f"{failure}: {_put_back(str(error))}") from None
 
-    def _undo(self, done: list[str], before: dict[str, Connection]) -> list[str]:
-        """Put back the keyring entries in ``done`` and the settings file.
+    def _undo(
+        self,
+        done: list[str],
+        before: dict[str, Connection],
+        names: tuple[str, ...],
+        earlier: list[tuple[int, Profile]],
+    ) -> list[str]:
+        """Put back the keyring entries in ``done`` and the profiles in ``names``.
 
         Returns:
             What could not be put back, one sentence each; empty when all was.
@@ -479,12 +587,84 @@ class Workspace:
                 left.append(
                     f"The keyring entry of {name!r} was not restored ({error})."
                 )
+
+        def put_back(settings: Settings) -> Settings:
+            profiles = [p for p in settings.profiles if p.name not in names]
+            for index, profile in earlier:
+                profiles.insert(min(index, len(profiles)), profile)
+            return settings.model_copy(update={"profiles": profiles})
+
         try:
-            self.settings_store.save(self.settings)
+            self._change_settings(put_back)
         except ConfigError as error:
             log.warning("Could not restore the settings file")
             left.append(f"The settings file was not restored ({error}).")
+            # Shown as it should be, so the person can check the profile and
+            # save or remove it again.
+            self.settings = put_back(self.settings)
         return left
+
+
+def _named(profiles: Sequence[Profile], name: str) -> Profile | None:
+    return next((p for p in profiles if p.name == name), None)
+
+
+def _replaced(
+    profiles: list[Profile], names: tuple[str, ...], profile: Profile
+) -> list[Profile]:
+    """Return ``profiles`` with ``profile`` in the place of those called ``names``.
+
+    A profile that is edited or renamed keeps its place in the list; a new one
+    goes last.
+    """
+    result: list[Profile] = []
+    placed = False
+    for existing in profiles:
+        if existing.name not in names:
+            result.append(existing)
+        elif not placed:
+            result.append(profile)
+            placed = True
+    if not placed:
+        result.append(profile)
+    return result
+
+
+_NOTHING_DONE = ("Nothing was changed.", "Nothing was saved.", "Nothing was removed.")
+
+
+def _put_back(keyring_problem: str) -> str:
+    """Say, once, what a failed change left behind once everything was put back.
+
+    The keyring's own message may say already that it changed nothing, or that
+    an unanswered request may or may not have been carried out; the settings
+    were put back either way.
+    """
+    if "may or may not have been" in keyring_problem:
+        return f"{keyring_problem} The profile's settings were put back as they were."
+    if any(sentence in keyring_problem for sentence in _NOTHING_DONE):
+        return keyring_problem
+    return f"{keyring_problem} Nothing was changed."
+
+
+def _sendable_stored_token(name: str, token: str) -> str:
+    """Return the keyring's token as it may be sent, cleaned as a pasted one is.
+
+    Another tool, or an older Plan Runner, may have stored it with spaces, a
+    line break, quotes or a ``Bearer`` prefix around it.
+
+    Raises:
+        KeyringError: What is left still cannot be a bearer token; the message
+            says where, never what.
+    """
+    try:
+        return clean_token(token)
+    except InputError as error:
+        raise KeyringError(
+            f"The token stored for profile {name!r} is malformed, so no request "
+            f"was sent: {error} Set it again with `plan-runner token set "
+            f"--profile {name}` (or in Settings)."
+        ) from None
 
 
 def _catalogue_name(entries: list[CatalogueEntry], entry_id: int) -> str | None:

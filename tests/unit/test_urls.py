@@ -1,4 +1,7 @@
+import httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from app.core.errors import InputError
 from app.core.urls import parse_gateway_url
@@ -83,3 +86,36 @@ def test_loopback_hosts_are_recognised(text, loopback):
 )
 def test_the_origin_has_one_form_whatever_the_url_s_form(text, origin):
     assert parse_gateway_url(text).origin == origin
+
+
+@pytest.mark.parametrize(
+    ("text", "base"),
+    [
+        ("http://127.0.0.1:18080/ok/../ok", "http://127.0.0.1:18080/ok"),
+        ("https://gw.example.test/./api/v2", "https://gw.example.test/api/v2"),
+        ("https://gw.example.test/api/v1/../v2/", "https://gw.example.test/api/v2"),
+        ("https://gw.example.test/../../api", "https://gw.example.test/api"),
+        ("https://gw.example.test/api/..", "https://gw.example.test"),
+        ("https://gw.example.test/api/queue/..", "https://gw.example.test/api"),
+        ("https://gw.example.test/api/x/../queue", "https://gw.example.test/api"),
+        # Only literal dots: an encoded one is sent as written, and shown so.
+        ("https://gw.example.test/a/%2e%2e/b", "https://gw.example.test/a/%2e%2e/b"),
+    ],
+)
+def test_dot_segments_are_resolved_where_they_are_shown(text, base):
+    gateway = parse_gateway_url(text)
+    assert gateway.base == base
+    assert gateway.queue_url == base + "/queue"
+
+
+_SEGMENTS = st.lists(
+    st.sampled_from([".", "..", "a", "b", "queue", "", "%2e", "v2"]), max_size=8
+)
+
+
+@given(_SEGMENTS)
+def test_the_queue_url_shown_is_the_one_the_client_sends(segments):
+    text = "https://gw.example.test/" + "/".join(segments)
+    gateway = parse_gateway_url(text)
+    sent = httpx.Request("POST", gateway.queue_url).url
+    assert str(sent) == gateway.queue_url

@@ -17,7 +17,7 @@ from app.core.outcome import Category
 from app.core.paths import AppPaths
 from app.core.runner import Runner
 from app.core.secrets import Connection
-from app.core.settings import Policy, Profile, SettingsStore
+from app.core.settings import Policy, Profile, Settings, SettingsStore
 from app.core.workspace import Workspace
 
 TOKEN = "unit-token-abcdef"
@@ -380,3 +380,111 @@ def test_a_failed_change_leaves_the_workspace_usable(workspace, tmp_path):
     workspace.save_profile(Profile(name="b"), replace_name="a")
     assert [p.name for p in workspace.profiles()] == ["b"]
     assert workspace.connection("b").token == TOKEN
+
+
+# Tokens another tool stored ----------------------------------------------------------
+
+
+def _store_raw_token(memory_keyring, name, token):
+    entry = {"gateway_url": "https://gw", "token": token}
+    memory_keyring.entries[("plan-runner", name)] = json.dumps(entry)
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        f"  {TOKEN}  ",
+        f"{TOKEN}\n",
+        f"\r\n{TOKEN}\r\n",
+        f"Bearer {TOKEN}",
+        f'"{TOKEN}"',
+        f"Authorization: Bearer {TOKEN}\n",
+    ],
+)
+def test_a_stored_token_is_cleaned_before_it_is_sent(workspace, memory_keyring, stored):
+    workspace.save_profile(Profile(name="p"), gateway_url="https://gw")
+    _store_raw_token(memory_keyring, "p", stored)
+
+    request = workspace.run_request("p", 681, 1)
+
+    assert request.token == TOKEN
+    headers = httpx.Request(
+        "POST", "https://gw/queue", headers={"Authorization": f"Bearer {request.token}"}
+    ).headers
+    assert headers["Authorization"] == f"Bearer {TOKEN}"
+
+
+@pytest.mark.parametrize(
+    ("stored", "problem"),
+    [
+        ("abcdef\n123456789", "a line break"),
+        ("abcdef 123456789", "a space"),
+        ("abcdef\x00123456789", "an invisible control character"),
+    ],
+)
+def test_a_stored_token_that_cannot_be_sent_is_a_setup_error_without_the_token(
+    workspace, memory_keyring, stored, problem
+):
+    workspace.save_profile(Profile(name="p"), gateway_url="https://gw")
+    _store_raw_token(memory_keyring, "p", stored)
+
+    with pytest.raises(KeyringError) as raised:
+        workspace.run_request("p", 681, 1)
+
+    message = str(raised.value)
+    assert "The token stored for profile 'p' is malformed" in message
+    assert problem in message
+    assert "plan-runner token set --profile p" in message
+    assert "abcdef" not in message
+    assert "123456789" not in message
+
+
+def test_a_token_given_for_the_run_is_used_as_given(workspace, memory_keyring):
+    workspace.save_profile(Profile(name="p"), gateway_url="https://gw")
+    _store_raw_token(memory_keyring, "p", "broken stored token")
+    request = workspace.run_request("p", 681, 1, token=TOKEN)
+    assert request.token == TOKEN
+
+
+# What a failed change says ----------------------------------------------------------
+
+
+def test_a_removal_the_keyring_refuses_says_once_that_nothing_changed(
+    tmp_path, redactor
+):
+    from app.core.secrets import UnavailableStore
+
+    store = SettingsStore(tmp_path / "settings.json")
+    store.save(Settings(profiles=[Profile(name="a")]))
+    stalled = UnavailableStore(redactor, "The keyring did not answer within 10 s.")
+    workspace = Workspace(store, stalled, Policy(), redactor)
+
+    with pytest.raises(KeyringError) as raised:
+        workspace.remove_profile("a")
+
+    message = str(raised.value)
+    assert message.startswith("Profile 'a' was not removed: ")
+    assert message.count("Nothing was") == 1, message
+    assert [p.name for p in SettingsStore(store.path).load().profiles] == ["a"]
+
+
+def test_a_removal_the_keyring_may_have_done_does_not_say_nothing_changed(
+    workspace, memory_keyring, monkeypatch
+):
+    workspace.save_profile(Profile(name="a"), gateway_url="https://gw", token=TOKEN)
+
+    def no_answer(name):
+        raise KeyringError(
+            "The keyring did not answer within 10 s when asked to remove the "
+            "token. It may or may not have been removed: remove it again once "
+            "the keyring answers."
+        )
+
+    monkeypatch.setattr(workspace.secrets, "delete", no_answer)
+    with pytest.raises(KeyringError) as raised:
+        workspace.remove_profile("a")
+
+    message = str(raised.value)
+    assert "Nothing was changed" not in message
+    assert message.endswith("The profile's settings were put back as they were.")
+    assert [p.name for p in workspace.profiles()] == ["a"]
