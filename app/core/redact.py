@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import bisect
 import json
 import logging
 import re
@@ -25,28 +26,39 @@ PIECE = 8
 
 Eight base64 characters carry 48 bits: enough to confirm a guessed token, or to
 be stitched together with other pieces, so no such run may survive anywhere in a
-text. Shorter runs are removed only where they continue a longer piece across a
-separator (the rest of a token echoed in two parts, or broken across lines).
-Elsewhere they are left alone: a stray two- or five-letter run of a token is
-bound to occur in ordinary words, and blanking those would make messages
-unreadable while protecting nothing.
+text, however it is cut up, dressed or spelt. Runs are compared on the text's
+*skeleton* (see :func:`skeleton`): its letters and digits only, in lower case,
+with markup, escapes and invisible characters taken out. A shorter run is
+removed only where it continues a longer one in the skeleton (the rest of a
+token broken across lines, tags or colour codes). Elsewhere it is left alone: a
+stray two- or five-letter run of a token is bound to occur in ordinary words,
+and blanking those would make messages unreadable while protecting nothing.
 """
+
+_PROBE = 5
+"""The length of the pieces looked up first, at every ``PIECE - _PROBE + 1``-th
+place of a skeleton only: every run of ``PIECE`` characters holds one of them
+whole, so a text none of them is found in is let through after a quarter of the
+look-ups."""
+_STEP = PIECE - _PROBE + 1
 
 
 class Redactor:
     """Removes known secrets and secret-shaped text from strings.
 
     The app registers every token it learns (``add``); redaction then removes the
-    token itself, its encoded forms (base64, percent-encoded, JSON-escaped), every
-    run of :data:`PIECE` or more of their characters, and anything that looks
-    like a bearer credential. Thread-safe: workers register tokens while the log
-    writes.
+    token itself, its encoded forms (base64, base32, hex, percent-encoded,
+    JSON-escaped), every run of :data:`PIECE` or more of their characters in any
+    letter case, even when broken up by separators, markup, escapes or invisible
+    characters, and anything that looks like a bearer credential. Thread-safe:
+    workers register tokens while the log writes.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._secrets: list[str] = []
         self._grams: frozenset[str] = frozenset()
+        self._probes: frozenset[str] = frozenset()
 
     def add(self, secret: str | None) -> None:
         """Remember a secret so that it is removed from everything redacted later."""
@@ -58,21 +70,31 @@ class Redactor:
                 if form not in self._secrets:
                     self._secrets.append(form)
             self._secrets.sort(key=len, reverse=True)
-            self._grams = frozenset(
-                form[i : i + PIECE]
+            skeletons = {
+                bones
                 for form in self._secrets
-                for i in range(len(form) - PIECE + 1)
+                for bones in (skeleton(form), skeleton(form, decode=False))
+            }
+            self._grams = frozenset(
+                bones[i : i + PIECE]
+                for bones in skeletons
+                for i in range(len(bones) - PIECE + 1)
+            )
+            self._probes = frozenset(
+                gram[i : i + _PROBE]
+                for gram in self._grams
+                for i in range(PIECE - _PROBE + 1)
             )
 
     def redact(self, text: str) -> str:
         """Return ``text`` with every known and secret-shaped part replaced."""
         with self._lock:
-            secrets, grams = list(self._secrets), self._grams
+            secrets, grams, probes = list(self._secrets), self._grams, self._probes
         for secret in secrets:
             if secret in text:
                 text = text.replace(secret, REDACTED)
         if grams:
-            text = _redact_pieces(text, grams, secrets)
+            text = _redact_pieces(text, grams, probes)
         for pattern in _PATTERNS:
             text = pattern.sub(_keep_prefix, text)
         return text
@@ -90,16 +112,23 @@ def _forms(secret: str) -> set[str]:
     }
     forms |= {_lower_percent(form) for form in list(forms)}
     raw = secret.encode()
-    for encode in (base64.b64encode, base64.urlsafe_b64encode):
+    # Plain transformations of the bytes. Every byte percent-encoded (%41%62…)
+    # needs no form of its own: its skeleton decodes to the secret's.
+    forms.add(raw.hex())
+    # Inside a longer base64 or base32 text (``user:token`` in a Basic header,
+    # say) the secret starts one or more bytes into a group and encodes to other
+    # characters; keep the ones that depend on the secret's bytes alone.
+    for encode, group, bits in (
+        (base64.b64encode, 3, 6),
+        (base64.urlsafe_b64encode, 3, 6),
+        (base64.b32encode, 5, 5),
+    ):
         encoded = encode(raw).decode()
         forms.add(encoded)
         forms.add(encoded.rstrip("="))
-        # Inside a longer base64 text (``user:token`` in a Basic header, say) the
-        # secret starts one or two bytes into a 3-byte group and encodes to other
-        # characters; keep the ones that depend on the secret's bytes alone.
-        for offset, skip in ((1, 2), (2, 3)):
+        for offset in range(1, group):
             shifted = encode(b"\0" * offset + raw).decode().rstrip("=")
-            core = shifted[skip:-2]
+            core = shifted[-(-offset * 8 // bits) : -2]
             if len(core) >= PIECE:
                 forms.add(core)
     return {form for form in forms if len(form) >= 4}
@@ -109,33 +138,192 @@ def _lower_percent(text: str) -> str:
     return re.sub(r"%[0-9A-F]{2}", lambda match: match.group(0).lower(), text)
 
 
-def _redact_pieces(text: str, grams: frozenset[str], secrets: list[str]) -> str:
-    # Mark every character inside a run of PIECE characters that also occurs in
-    # a secret, then widen each marked span over short parts of the same secret
-    # that continue it on the far side of a separator.
-    covered = bytearray(len(text))
-    for start in range(len(text) - PIECE + 1):
-        if text[start : start + PIECE] in grams:
-            covered[start : start + PIECE] = b"\1" * PIECE
-    if not any(covered):
-        return text
+_UNIT = re.compile(
+    # Each kind starts with one of these characters; looking ahead for them
+    # first lets the scan skip the rest of a text quickly.
+    r"(?=[\x1b\\%&<\[])(?:"
+    # A terminal control sequence (colour, cursor), raw or written out as an
+    # escape in JSON, a log or a shell script.
+    r"(?:\x1b|\\u001[bB]|\\x1[bB]|\\033|\\e)"
+    r"(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]{0,256}(?:\x07|\x1b\\)|[@-Z\\-_])"
+    # Escapes that spell one character: JSON's \u0041, C's \x41, %41, &#65;.
+    r"|\\u(?P<u>[0-9A-Fa-f]{4})"
+    r"|(?:\\x|%)(?P<x>[0-9A-Fa-f]{2})"
+    r"|&#(?P<dec>[0-9]{1,7});"
+    r"|&#[xX](?P<hex>[0-9A-Fa-f]{1,6});"
+    # Entities of spaces, invisible and markup characters.
+    r"|&(?:nbsp|shy|zwnj|zwj|lrm|rlm|ensp|emsp|thinsp|ZeroWidthSpace|NoBreak"
+    r"|amp|lt|gt|quot|apos);"
+    # Markup: <wbr>, <span class="x">, </b>, <!-- -->.
+    r"|<[^<>]{0,256}>"
+    # Escapes of line breaks, tabs and quotes.
+    r"|\\[nrtbfv0/\\\"']"
+    # What an earlier pass put in.
+    r"|\[REDACTED\])"
+)
+"""What in a text stands for one character or none: escapes, entities, markup."""
+
+_UNIT_OR_RUN = re.compile(f"{_UNIT.pattern}|(?P<run>[A-Za-z0-9]+)")
+_ESCAPE = re.compile(r"\\u[0-9A-Fa-f]{4}|(?:\\x|%)[0-9A-Fa-f]{2}|&#")
+"""The start of an escape that spells a character."""
+_COVER = re.compile(rf"<[^<>]{{{PIECE},256}}>|\x1b\][^\x07\x1b]{{{PIECE},256}}")
+"""Markup long enough to hold a run of PIECE between its brackets."""
+_BREAK = "\0"
+_NOT_ALNUM_OR_BREAK = re.compile(r"[^A-Za-z0-9\0]+")
+_RUN = re.compile(r"[A-Za-z0-9]+")
+_NOT_ALNUM = re.compile(r"[^A-Za-z0-9]+")
+
+
+def skeleton(text: str, *, decode: bool = True) -> str:
+    r"""Return the letters and digits of ``text`` in lower case, the rest left out.
+
+    A token keeps its identity in its skeleton however a gateway breaks it up:
+    spaces, line breaks, punctuation, invisible characters, tags, entities and
+    colour codes between its characters all go. With ``decode`` (the default),
+    escapes that spell one character (``%41``, ``\u0041``, ``&#65;``) count as
+    that character; without it, as the letters and digits they are written with.
+    """
+    return _NOT_ALNUM.sub(
+        "", _UNIT.sub(_decoded if decode else _stripped, text)
+    ).lower()
+
+
+def _decoded(match: re.Match[str]) -> str:
+    for group, base in (("u", 16), ("x", 16), ("dec", 10), ("hex", 16)):
+        digits = match.group(group)
+        if digits is not None:
+            code = int(digits, base)
+            char = chr(code) if code < 128 else ""
+            return char if char.isalnum() else ""
+    return ""
+
+
+def _stripped(match: re.Match[str]) -> str:
+    # An escape as it is written; markup, colour codes and the like as spaces,
+    # so that every character keeps its place.
+    if match.group("u", "x", "dec", "hex") != (None, None, None, None):
+        return match.group()
+    return " " * (match.end() - match.start())
+
+
+def _redact_pieces(text: str, grams: frozenset[str], probes: frozenset[str]) -> str:
+    # Find the secret's runs in the skeleton of the text and replace the whole
+    # stretch of text each one came from, separators, markup and escapes inside
+    # it included. The skeleton is read three ways, as each can hide what the
+    # others show: with escapes decoded (%41%62 is "Ab"), with them as written
+    # (hex digits cut up by tags and escapes cut in two), and with markup left in
+    # (a token between "<" and ">" is markup to the other two).
     spans: list[tuple[int, int]] = []
-    for match in re.finditer(b"\1+", bytes(covered)):
-        start, end = match.span()
-        piece = text[start:end]
-        secret = next((s for s in secrets if piece in s), None)
-        if secret is not None:
-            where = secret.index(piece)
-            start = _widen_left(text, start, secret[:where])
-            end = _widen_right(text, end, secret[where + len(piece) :])
-        spans.append((start, end))
+    decoded = _UNIT.sub(_decoded, text)
+    stretches = _stretches(_NOT_ALNUM.sub("", decoded).lower(), grams, probes)
+    if stretches:
+        spans += _decoded_origins(text, stretches)
+    readings = []
+    if _ESCAPE.search(text):
+        readings.append(_UNIT.sub(_stripped, text))
+    if _covers_a_piece(text, grams, probes):
+        readings.append(text)
+    for reading in readings:
+        stretches = _stretches(_NOT_ALNUM.sub("", reading).lower(), grams, probes)
+        if stretches:
+            spans += _plain_origins(reading, stretches)
+    if not spans:
+        return text
     parts: list[str] = []
     done = 0
     for start, end in _merged(spans):
-        parts += [text[done:start], REDACTED]
-        done = end
+        if end <= done:
+            continue  # the padding after the span before reached over this one
+        padding = _PADDING.match(text, end)
+        parts += [text[done : max(start, done)], REDACTED]
+        done = padding.end() if padding else end
     parts.append(text[done:])
     return "".join(parts)
+
+
+_PADDING = re.compile(r"={1,3}(?![A-Za-z0-9])")
+"""The padding at the end of a token or of its base64 or base32 form."""
+
+
+def _covers_a_piece(text: str, grams: frozenset[str], probes: frozenset[str]) -> bool:
+    """Whether markup in ``text`` holds a run of PIECE between its brackets."""
+    covers = _COVER.findall(text)
+    if not covers:
+        return False
+    bones = _NOT_ALNUM_OR_BREAK.sub("", _BREAK.join(covers)).lower()
+    return bool(_stretches(bones, grams, probes))
+
+
+def _stretches(
+    bones: str, grams: frozenset[str], probes: frozenset[str]
+) -> list[tuple[int, int]]:
+    """Return the stretches of ``bones`` made of runs of PIECE found in ``grams``."""
+    # Every run of PIECE holds a probe that starts at a multiple of _STEP; only
+    # around those that are found are the runs themselves looked up.
+    found = [
+        at
+        for at in range(0, len(bones) - _PROBE + 1, _STEP)
+        if bones[at : at + _PROBE] in probes
+    ]
+    starts = sorted(
+        {
+            start
+            for at in found
+            for start in range(max(0, at - _STEP + 1), at + 1)
+            if bones[start : start + PIECE] in grams
+        }
+    )
+    return _merged([(start, start + PIECE) for start in starts])
+
+
+def _plain_origins(
+    reading: str, stretches: list[tuple[int, int]]
+) -> list[tuple[int, int]]:
+    """Return the spans of ``reading`` that its skeleton's ``stretches`` came from.
+
+    ``reading`` has its characters where the text has them.
+    """
+    offsets: list[int] = []
+    starts: list[int] = []
+    size = 0
+    for match in _RUN.finditer(reading):
+        offsets.append(size)
+        starts.append(match.start())
+        size += match.end() - match.start()
+
+    def origin(index: int) -> int:
+        which = bisect.bisect_right(offsets, index) - 1
+        return starts[which] + index - offsets[which]
+
+    return [(origin(start), origin(end - 1) + 1) for start, end in stretches]
+
+
+def _decoded_origins(
+    text: str, stretches: list[tuple[int, int]]
+) -> list[tuple[int, int]]:
+    """Return the spans of ``text`` that the decoded skeleton's ``stretches`` are."""
+    # Each piece of the skeleton is a run of letters and digits, or the one
+    # character an escape spells; note where each starts in both.
+    offsets: list[int] = []
+    pieces: list[tuple[int, int, bool]] = []
+    size = 0
+    for match in _UNIT_OR_RUN.finditer(text):
+        run = match.lastgroup == "run"
+        if not run and not _decoded(match):
+            continue
+        offsets.append(size)
+        pieces.append((match.start(), match.end(), run))
+        size += match.end() - match.start() if run else 1
+
+    def origin(index: int) -> tuple[int, int]:
+        which = bisect.bisect_right(offsets, index) - 1
+        start, end, run = pieces[which]
+        if run:
+            start += index - offsets[which]
+            end = start + 1
+        return start, end
+
+    return [(origin(start)[0], origin(end - 1)[1]) for start, end in stretches]
 
 
 def _merged(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -146,55 +334,6 @@ def _merged(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
         else:
             merged.append((start, end))
     return merged
-
-
-_SEPARATOR = re.compile(r"(?:\\[nrt]|[^A-Za-z0-9\\]){1,4}")
-"""What may sit between two parts of one echoed token: a space, a line break, a
-JSON ``\\n`` or ``", "``, and the like."""
-
-
-def _widen_right(text: str, end: int, rest: str) -> int:
-    # ``rest`` is what the secret goes on with after text[:end].
-    while rest:
-        for start in range(end + 1, min(end + 9, len(text)) + 1):
-            if not _SEPARATOR.fullmatch(text, end, start):
-                continue
-            size = _common_prefix(text[start : start + len(rest)], rest)
-            if size and not _letter_at(text, start + size):
-                end, rest = start + size, rest[size:]
-                break
-        else:
-            return end
-    return end
-
-
-def _widen_left(text: str, start: int, before: str) -> int:
-    # ``before`` is what the secret has in front of text[start:].
-    while before:
-        for end in range(start - 1, max(start - 9, 0) - 1, -1):
-            if not _SEPARATOR.fullmatch(text, end, start):
-                continue
-            window = text[max(0, end - len(before)) : end]
-            size = _common_prefix(window[::-1], before[::-1])
-            if size and not _letter_at(text, end - size - 1):
-                start, before = end - size, before[: len(before) - size]
-                break
-        else:
-            return start
-    return start
-
-
-def _common_prefix(a: str, b: str) -> int:
-    size = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        size += 1
-    return size
-
-
-def _letter_at(text: str, index: int) -> bool:
-    return 0 <= index < len(text) and text[index].isalnum()
 
 
 def _keep_prefix(match: re.Match[str]) -> str:

@@ -1,6 +1,7 @@
 import base64
 import json
 import logging
+import re
 import string
 import urllib.parse
 
@@ -91,43 +92,192 @@ def surviving_pieces(text, secret):
     ]
 
 
+def bones(text):
+    """Return the letters and digits of ``text``, lower case: what a reader keeps."""
+    return re.sub(r"[^a-z0-9]", "", text.lower())
+
+
+def readings(text):
+    """Return the ways a reader can put back together what is left in ``text``.
+
+    Each part between two redactions is read on its own: as it is, without its
+    markup and colour codes, and with its percent escapes decoded as well.
+    """
+    for part in text.split("[REDACTED]"):
+        bare = re.sub(r"<[^<>]*>|\x1b\[[0-9;]*m|&#\d+;|&shy;", "", part)
+        yield from (bones(part), bones(bare), bones(urllib.parse.unquote(bare)))
+
+
+def leaked_pieces(text, *secrets):
+    """Return every run of PIECE of a secret's skeleton that a reading keeps."""
+    pieces = {
+        bones(secret)[i : i + PIECE]
+        for secret in secrets
+        for i in range(len(bones(secret)) - PIECE + 1)
+    }
+    return sorted(
+        {piece for reading in readings(text) for piece in pieces if piece in reading}
+    )
+
+
 tokens = st.one_of(
     st.just(JWT),
     st.text(BASE64URL, min_size=2 * PIECE, max_size=120),
     st.text(BASE64URL + "+/=.~", min_size=2 * PIECE, max_size=120),
 )
 
+ECHOES = {
+    **ENCODINGS,
+    "every byte percent-encoded": lambda token: "".join(
+        f"%{byte:02X}" for byte in token.encode()
+    ),
+    "hex": lambda token: token.encode().hex(),
+    "HEX": lambda token: token.encode().hex().upper(),
+    "base32": lambda token: base64.b32encode(token.encode()).decode(),
+}
+SEPARATORS = [
+    " ", "\n", "\r\n", "\t", "\\n", ", ", " | ", "-", '", "',
+    "<wbr>", "<wbr/>", "<span>", '</span><span class="t">', "<br>\n", "<!-- -->",
+    "\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u00ad", "&#8203;", "&shy;",
+    "\x1b[31m", "\x1b[0m", "\x1b[1;32m", "\x1b[0m\n\x1b[2m",
+]  # fmt: skip
+separators = st.one_of(
+    st.sampled_from(SEPARATORS),
+    st.text(st.characters(exclude_categories=("L", "N")), max_size=4),
+)
 
-@settings(max_examples=300, deadline=None)
+
+def swap_case(text, flips):
+    return "".join(
+        char.swapcase() if flip else char
+        for char, flip in zip(text, flips + [False] * len(text), strict=False)
+    )
+
+
+@settings(max_examples=400, deadline=None)
 @given(
     token=tokens,
-    encoding=st.sampled_from(sorted(ENCODINGS)),
+    echo=st.sampled_from(sorted(ECHOES)),
+    case=st.sampled_from(["as is", "upper", "lower", "mixed"]),
     data=st.data(),
 )
-def test_no_piece_of_eight_characters_of_a_token_survives_any_split(
-    token, encoding, data
-):
+def test_no_run_of_eight_of_a_token_survives_any_echo(token, echo, case, data):
     redactor = Redactor()
     redactor.add(token)
-    echoed = ENCODINGS[encoding](token)
-    cuts = sorted(
-        data.draw(
-            st.lists(st.integers(1, len(echoed) - 1), max_size=4, unique=True),
-            label="cuts",
+    echoed = ECHOES[echo](token)
+    if case == "upper":
+        echoed = echoed.upper()
+    elif case == "lower":
+        echoed = echoed.lower()
+    elif case == "mixed":
+        echoed = swap_case(echoed, data.draw(st.lists(st.booleans()), label="flips"))
+    width = data.draw(st.integers(0, PIECE - 1), label="width (0: random cuts)")
+    if width:
+        cuts = list(range(width, len(echoed), width))
+    else:
+        cuts = sorted(
+            data.draw(
+                st.lists(st.integers(1, len(echoed) - 1), max_size=6, unique=True),
+                label="cuts",
+            )
         )
-    )
     pieces = [
         echoed[a:b] for a, b in zip([0, *cuts], [*cuts, len(echoed)], strict=True)
     ]
-    separators = data.draw(
-        st.lists(st.text(max_size=6), min_size=len(pieces) - 1, max_size=4),
-        label="separators",
-    )
     text = data.draw(st.text(max_size=20), label="before")
-    for piece, separator in zip(pieces, [*separators, ""], strict=False):
-        text += piece + separator
+    for index, piece in enumerate(pieces):
+        text += piece
+        if index < len(pieces) - 1:
+            text += data.draw(separators, label="separator")
     text += data.draw(st.text(max_size=20), label="after")
-    assert surviving_pieces(redactor.redact(text), echoed) == []
+
+    redacted = redactor.redact(text)
+
+    assert leaked_pieces(redacted, echoed, token) == []
+
+
+READABLE_ECHOES = {
+    "seven characters a line": lambda token: "\n".join(
+        token[i : i + 7] for i in range(0, len(token), 7)
+    ),
+    "<wbr> every four": lambda token: "<wbr>".join(
+        token[i : i + 4] for i in range(0, len(token), 4)
+    ),
+    "<span> every four": lambda token: "".join(
+        f"<span>{token[i : i + 4]}</span>" for i in range(0, len(token), 4)
+    ),
+    "zero-width spaces": "\u200b".join,
+    "word joiners": "\u2060".join,
+    "colour every four": lambda token: (
+        "".join(f"\x1b[3{i % 8}m{token[i : i + 4]}" for i in range(0, len(token), 4))
+        + "\x1b[0m"
+    ),
+    "hex": lambda token: token.encode().hex(),
+    "HEX": lambda token: token.encode().hex().upper(),
+    "every byte percent-encoded": lambda token: "".join(
+        f"%{byte:02x}" for byte in token.encode()
+    ),
+    "base32": lambda token: base64.b32encode(token.encode()).decode(),
+    "capitals": str.upper,
+    "lower case": str.lower,
+}
+
+
+@pytest.mark.parametrize("echo", sorted(READABLE_ECHOES))
+def test_a_token_echoed_in_pieces_or_plain_encodings_is_removed_whole(echo):
+    token = "AbCdEfGhIjKlMnOpQrStUvWxYz0123456789"
+    redactor = Redactor()
+    redactor.add(token)
+    echoed = READABLE_ECHOES[echo](token)
+
+    text = redactor.redact(f"gateway said: token {echoed} is not valid")
+
+    # The markup or colour code around the first and last piece may stay.
+    bare = re.sub(r"<[^<>]*>|\x1b\[[0-9;]*m", "", text)
+    assert bare == "gateway said: token [REDACTED] is not valid"
+
+
+PROSE = [
+    "The plan was rejected: about the abstract user 42, see the gateway.",
+    "2024-05-01 12:00:01,123 INFO app.core.runner: Run of plan 681 for user 7 "
+    "on profile 'staging' ended queued (HTTP 200, 143 ms)",
+    "<html><body><h1>502 Bad Gateway</h1><hr><center>nginx/1.25.3</center>"
+    "</body></html>",
+    "\x1b[31mERROR\x1b[0m upstream timed out (110: Connection timed out) while "
+    "reading response header from upstream, request id 9f8e7d6c5b4a3210",
+    "GET /api/v2/queue?plan=681&user=7%20x&next=%2Fhome HTTP/1.1 404 Not Found",
+    '{"result": {"code": 10000, "message": "Plan 681 does not exist"}, '
+    '"trace": "a1b2c3d4e5f60718"}',
+    "Ünïcödé prose, with émphasis\u200b and &nbsp; entities &amp; more.",
+]
+
+
+@pytest.mark.parametrize("text", PROSE)
+def test_ordinary_text_is_left_as_it_is(text):
+    redactor = Redactor()
+    redactor.add(JWT)
+    redactor.add("tok_" + "Q7xVw2LpZk9Rt4YbN8cMh3Jd")
+    redactor.add("ab")
+
+    assert redactor.redact(text) == text
+
+
+def test_a_run_of_a_token_shorter_than_a_piece_is_left_in_ordinary_words():
+    token = "zzSecretqx" + "Wordpla" + "Mk3Jd9Lp"
+    redactor = Redactor()
+    redactor.add(token)
+    message = "No secret here: wordplay is fun."
+
+    assert redactor.redact(message) == message
+
+
+def test_a_token_between_angle_brackets_is_removed():
+    redactor = Redactor()
+    redactor.add(JWT)
+
+    text = redactor.redact(f"expected <{JWT}> or <Bearer {JWT.upper()}>")
+
+    assert leaked_pieces(text, JWT) == []
 
 
 @pytest.mark.parametrize("separator", [" ", "\n", "\r\n", "\\n", ", ", " | ", "\t"])
