@@ -3,7 +3,10 @@
 The doctor never sends a run: it resolves, connects, shakes hands and sends one
 ``GET`` to the gateway's base URL without the token. Exit codes: 0 every step
 passed (warnings allowed), 6 a network step failed, 8 a setup problem (no
-profile, bad URL, proxy or CA file, a bundle that cannot be written).
+profile, bad URL, proxy or CA file, a bundle that cannot be written), 10 the
+bundle was written, but without the doctor's steps, as the profile's gateway
+URL could not be read (a keyring that is missing or does not answer, a missing
+or invalid URL).
 """
 
 from __future__ import annotations
@@ -13,8 +16,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from app.cli.context import CliContext, print_json
+from app.cli.context import CliContext, print_json, warn
 from app.core.errors import InputError, SetupError
+
+EXIT_INCOMPLETE_BUNDLE = 10
+"""The bundle was written, but the gateway could not be checked for it."""
 
 
 def register(commands: Any) -> None:
@@ -55,10 +61,8 @@ def register(commands: Any) -> None:
 
 
 def diagnose_command(args: argparse.Namespace, context: CliContext) -> int:
-    """Run the doctor (and write a bundle); return 0, 6 or 8."""
+    """Run the doctor (and write a bundle); return 0, 6, 8 or 10."""
     from app.core import diagnostics  # noqa: PLC0415
-    from app.core.exchange import ClientSettings  # noqa: PLC0415
-    from app.core.urls import parse_gateway_url  # noqa: PLC0415
 
     if not 0 <= args.history <= 10_000:
         raise InputError("--history must be between 0 and 10000.")
@@ -68,25 +72,19 @@ def diagnose_command(args: argparse.Namespace, context: CliContext) -> int:
     workspace = context.workspace
     now = datetime.now(UTC)
 
-    name: str | None = None
-    source: str | None = None
-    if args.gateway is not None:
-        gateway = parse_gateway_url(args.gateway)
-        settings = ClientSettings()
-    else:
-        name = _profile_name(args.profile, workspace, diagnostics)
-        try:
-            profile = workspace.profile(name)
-        except InputError as error:
-            raise SetupError(str(error)) from None
-        gateway = workspace.gateway(name)
-        settings = workspace.client_settings(profile)
-        source = diagnostics.proxy_source(workspace, profile)
-
-    steps = diagnostics.run_doctor(
-        gateway, settings, timeout=args.timeout, proxy_source=source
+    name, gateway, settings, source, unchecked = _target(args, workspace, diagnostics)
+    steps = (
+        diagnostics.run_doctor(
+            gateway, settings, timeout=args.timeout, proxy_source=source
+        )
+        if gateway is not None
+        else []
     )
-    code = diagnostics.doctor_exit_code(steps)
+    code = (
+        diagnostics.doctor_exit_code(steps)
+        if unchecked is None
+        else EXIT_INCOMPLETE_BUNDLE
+    )
     report = (
         diagnostics.status_report(workspace, name, now, environment_token=token)
         if name is not None
@@ -96,23 +94,42 @@ def diagnose_command(args: argparse.Namespace, context: CliContext) -> int:
     bundle: dict[str, Any] | None = None
     if args.output:
         bundle = _write_bundle(
-            args, context, diagnostics, name=name, steps=steps, token=token, now=now
+            args,
+            context,
+            diagnostics,
+            name=name,
+            steps=steps,
+            unchecked=unchecked,
+            token=token,
+            now=now,
+        )
+    if unchecked is not None:
+        warn(
+            context.redactor.redact(
+                f"{unchecked} The bundle was written without the gateway checks "
+                f"(exit code {EXIT_INCOMPLETE_BUNDLE})."
+            )
         )
 
     if args.json:
         print_json(
             {
                 "profile": name,
-                "gateway_url": gateway.base,
-                "queue_url": gateway.queue_url,
+                "gateway_url": gateway.base if gateway else None,
+                "queue_url": gateway.queue_url if gateway else None,
                 "steps": [step.to_dict() for step in steps],
+                "gateway_unchecked": unchecked,
                 "token": report["token"] if report else None,
                 "bundle": bundle,
                 "exit_code": code,
             }
         )
         return code
-    lines = [diagnostics.format_doctor(steps, gateway)]
+    lines = (
+        [diagnostics.format_doctor(steps, gateway)]
+        if unchecked is None
+        else [unchecked, f"Result: bundle only (exit code {code})"]
+    )
     if report is not None:
         lines.append(_token_line(name, report))
     if bundle is not None:
@@ -125,6 +142,38 @@ def diagnose_command(args: argparse.Namespace, context: CliContext) -> int:
         lines.append("  Look it over, then attach it to the support ticket.")
     print(context.redactor.redact("\n".join(lines)))
     return code
+
+
+def _target(
+    args: argparse.Namespace, workspace: Any, diagnostics: Any
+) -> tuple[str | None, Any, Any, str | None, str | None]:
+    """Return the profile, gateway, client settings and proxy source to check.
+
+    The last item says why the gateway cannot be checked, when it cannot: then
+    the gateway is None, and a bundle (``--output``) is written all the same.
+    """
+    from app.core.exchange import ClientSettings  # noqa: PLC0415
+    from app.core.urls import parse_gateway_url  # noqa: PLC0415
+
+    if args.gateway is not None:
+        return None, parse_gateway_url(args.gateway), ClientSettings(), None, None
+    name = _profile_name(args.profile, workspace, diagnostics)
+    try:
+        profile = workspace.profile(name)
+    except InputError as error:
+        raise SetupError(str(error)) from None
+    settings = workspace.client_settings(profile)
+    try:
+        gateway = workspace.gateway(name)
+    except SetupError as error:
+        # The gateway URL lives in the keyring: when the keyring is missing or
+        # stuck, support needs the bundle most, so it is written without the
+        # checks that need the URL.
+        if not args.output:
+            raise
+        unchecked = f"The gateway was not checked: its URL is not known. {error}"
+        return name, None, settings, None, unchecked
+    return name, gateway, settings, diagnostics.proxy_source(workspace, profile), None
 
 
 def _profile_name(requested: str | None, workspace: Any, diagnostics: Any) -> str:
@@ -144,7 +193,12 @@ def _profile_name(requested: str | None, workspace: Any, diagnostics: Any) -> st
 
 def _token_line(name: str | None, report: dict[str, Any]) -> str:
     token = report["token"]
-    state = "none stored" if token.get("length") is None else str(token["expiry"])
+    if token.get("unread"):
+        state = f"unknown, as {token['unread']}"
+    elif token.get("length") is None:
+        state = "none stored"
+    else:
+        state = str(token["expiry"])
     follow = (
         f"; see `plan-runner status --profile {name}`" if report["problems"] else ""
     )
@@ -158,6 +212,7 @@ def _write_bundle(
     *,
     name: str | None,
     steps: Any,
+    unchecked: str | None,
     token: str | None,
     now: datetime,
 ) -> dict[str, Any]:
@@ -171,6 +226,7 @@ def _write_bundle(
         now=now,
         profile_name=name,
         doctor_steps=steps,
+        doctor_skipped=unchecked,
         history_rows=args.history,
         extra_facts={"face": "command line"},
         extra_secrets={"token in PLAN_RUNNER_TOKEN": token} if token else None,

@@ -5,12 +5,17 @@ import base64
 import ipaddress
 import json
 import socket
+import subprocess
+import sys
 import time
 import urllib.parse
 import zipfile
 
 import jwt
 import pytest
+from silent_bus import SilentBus
+
+from app.core.secrets import KEYRING_TIMEOUT_SECONDS
 
 TOKEN = "e2e-Diag+Token/0123456789_abcdef=="
 ENV_TOKEN = "e2e-Env-Token_9876543210.zyxwvu"
@@ -243,3 +248,101 @@ def test_diagnose_reaches_a_gateway_on_this_machine_directly(cli, gateway):
     )
     assert dead_proxy not in result.stdout
     assert "Traceback" not in result.stderr
+
+
+def diagnose_without_keyring(cli, tmp_path, keyring, *args):
+    """Run ``plan-runner diagnose`` with no keyring, or one whose bus never answers."""
+    env = dict(cli.env)
+    if keyring == "no backend":
+        env["PYTHON_KEYRING_BACKEND"] = "keyring.backends.fail.Keyring"
+        return timed_run(env, "diagnose", *args)
+    with SilentBus(tmp_path / "bus") as address:
+        env["DBUS_SESSION_BUS_ADDRESS"] = address
+        return timed_run(env, "diagnose", *args)
+
+
+def timed_run(env, *args):
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "app", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=KEYRING_TIMEOUT_SECONDS + 60,
+        check=False,
+    )
+    return result, time.monotonic() - started
+
+
+@pytest.mark.parametrize("keyring", ["no backend", "silent D-Bus"])
+def test_diagnose_writes_a_bundle_without_gateway_checks_when_the_keyring_fails(
+    cli, profile_name, tmp_path, keyring
+):
+    setup_profile(cli, profile_name, closed_port_url())
+    target = tmp_path / "b.zip"
+
+    result, seconds = diagnose_without_keyring(
+        cli, tmp_path, keyring, "--profile", profile_name, "--output", str(target)
+    )
+
+    output = result.stdout + result.stderr
+    assert result.returncode == 10, output
+    assert seconds < KEYRING_TIMEOUT_SECONDS + 10
+    assert "Traceback" not in output
+    assert "The gateway was not checked: its URL is not known." in result.stderr
+    assert "bundle was written without the gateway checks" in result.stderr
+    assert f"Diagnostic bundle written to {target}" in result.stdout
+    with zipfile.ZipFile(target) as bundle:
+        contents = {name: bundle.read(name).decode() for name in bundle.namelist()}
+    assert "doctor.json" not in contents
+    summary = contents["summary.txt"]
+    assert "The gateway was not checked" in summary
+    # The keyring's problem is the finding support needs.
+    status = json.loads(contents["status.json"])[profile_name]
+    assert status["exit_code"] == 8
+    assert any("keyring" in p["message"].lower() for p in status["problems"])
+    manifest = json.loads(contents["manifest.json"])
+    assert any("The gateway was not checked" in note for note in manifest["notes"])
+    for form in forms(TOKEN):
+        assert form.encode() not in target.read_bytes()
+        assert form not in output
+
+
+def test_diagnose_json_without_keyring_says_the_gateway_was_not_checked(
+    cli, profile_name, tmp_path
+):
+    setup_profile(cli, profile_name, closed_port_url())
+    target = tmp_path / "b.zip"
+
+    result, _ = diagnose_without_keyring(
+        cli,
+        tmp_path,
+        "no backend",
+        "--profile",
+        profile_name,
+        "--output",
+        str(target),
+        "--json",
+    )
+
+    assert result.returncode == 10, result.stdout + result.stderr
+    document = json.loads(result.stdout)
+    assert document["exit_code"] == 10
+    assert document["steps"] == []
+    assert document["gateway_url"] is None
+    assert "its URL is not known" in document["gateway_unchecked"]
+    assert document["bundle"]["path"] == str(target.resolve())
+    assert target.is_file()
+
+
+def test_diagnose_without_keyring_and_without_a_bundle_is_still_a_setup_problem(
+    cli, profile_name, tmp_path
+):
+    setup_profile(cli, profile_name, closed_port_url())
+
+    result, _ = diagnose_without_keyring(
+        cli, tmp_path, "no backend", "--profile", profile_name
+    )
+
+    assert result.returncode == 8, result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr

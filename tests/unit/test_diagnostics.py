@@ -1016,3 +1016,40 @@ def test_status_says_a_gateway_on_this_machine_is_reached_directly(workspace):
     report = status_report(workspace, "stage", NOW, environ=environ)
     assert report["proxy"]["url"] is None
     assert "directly" in report["proxy"]["detail"]
+
+
+def test_a_bundle_says_why_the_doctor_was_not_run(paths, redactor, keyring_store):
+    from app.core.secrets import UnavailableStore
+
+    add(Workspace.open(paths, redactor, keyring_store))
+    unreadable = Workspace.open(
+        paths, redactor, UnavailableStore(redactor, "The keyring did not answer.")
+    )
+    reason = "The gateway was not checked: its URL is not known."
+
+    preview = bundle_preview(
+        unreadable, paths, redactor, now=NOW, doctor_skipped=reason
+    )
+
+    assert reason in preview["summary.txt"]
+    assert "doctor.json" not in preview
+    assert reason in json.loads(preview["manifest.json"])["notes"]
+    status = json.loads(preview["status.json"])["stage"]
+    assert status["token"]["unread"] == "the keyring could not be read"
+    assert (
+        "Token        unknown: the keyring could not be read" in preview["summary.txt"]
+    )
+
+
+def test_a_bundle_removes_a_token_echoed_in_pieces_in_the_log(
+    workspace, paths, redactor
+):
+    add(workspace)
+    paths.log_file.parent.mkdir(parents=True, exist_ok=True)
+    echoed = "<wbr>".join(TOKEN.upper()[i : i + 4] for i in range(0, len(TOKEN), 4))
+    paths.log_file.write_text(f"gateway said: token {echoed} is not valid\n")
+
+    preview = bundle_preview(workspace, paths, Redactor(), now=NOW)
+
+    tail = preview["logs/plan-runner.log"]
+    assert tail == "gateway said: token [REDACTED] is not valid\n"

@@ -147,12 +147,11 @@ class _Scrubber:
     def learn(self, label: str, secret: str | None) -> None:
         if not secret or len(secret) < 4:
             return
-        forms = secret_forms(secret)
-        for form in forms:
-            # The redactor knows the secret and its base64 forms; the URL-encoded
-            # ones are taught here so that no form of it survives in a bundle.
-            self.redactor.add(form)
-        self.secrets.append((label, forms))
+        # The redactor removes the secret in every form it knows of (encoded,
+        # broken up, in other letter case); the exact forms are kept here to
+        # count how often each secret was found.
+        self.redactor.add(secret)
+        self.secrets.append((label, secret_forms(secret)))
         self.counts.setdefault(label, 0)
 
     def scrub(self, text: str) -> str:
@@ -180,8 +179,10 @@ class _Scrubber:
             for label, count in self.counts.items()
         ]
         lines.append(
-            "other text shaped like a credential (JWTs, Authorization header values, "
-            f"token=… values): {_occurrences(self.other)} replaced by {REDACTED}"
+            "pieces of a token and its other forms (split up, hex, base32, other "
+            "letter case), and other text shaped like a credential (JWTs, "
+            "Authorization header values, token=… values): "
+            f"{_occurrences(self.other)} replaced by {REDACTED}"
         )
         return lines
 
@@ -198,6 +199,7 @@ def bundle_preview(
     now: datetime | None = None,
     profile_name: str | None = None,
     doctor_steps: Sequence[DoctorStep] | None = None,
+    doctor_skipped: str | None = None,
     history: HistoryPages | None = None,
     history_rows: int = BUNDLE_HISTORY_ROWS,
     extra_facts: Mapping[str, object] | None = None,
@@ -217,6 +219,8 @@ def bundle_preview(
         now: The time of the bundle (UTC).
         profile_name: The profile the summary is about (default: the default one).
         doctor_steps: The doctor's results, if it was run.
+        doctor_skipped: Why the doctor could not be run, if it could not (the
+            gateway URL is unknown, say); the summary and the notes say so.
         history: The open history store; None opens the file when it exists.
         history_rows: How many recent runs to include (0 for none).
         extra_facts: Facts only a face knows (the Qt version, the screen).
@@ -262,6 +266,9 @@ def bundle_preview(
         if selected in statuses:
             gateway = _parsed(statuses[selected]["gateway"])
         summary += ["", format_doctor(doctor_steps, gateway)]
+    elif doctor_skipped:
+        summary += ["", doctor_skipped]
+        notes.append(doctor_skipped)
     else:
         summary += ["", "The connectivity doctor was not run for this bundle."]
     raw["summary.txt"] = "\n".join(summary) + "\n"

@@ -392,7 +392,10 @@ def _token_facts(
         "backend": backend,
     }
     if token is None:
-        if keyring_read and (profile is not None or gateway is not None):
+        if not keyring_read:
+            # Nothing is known of a stored token: it was not looked at, not absent.
+            facts["unread"] = "the keyring could not be read"
+        elif profile is not None or gateway is not None:
             problems.append(
                 Problem(
                     Area.TOKEN,
@@ -609,7 +612,9 @@ def format_status(report: Mapping[str, Any]) -> str:
 
 def _token_rows(token: Mapping[str, Any]) -> list[tuple[str, str]]:
     if token.get("length") is None:
-        return [("Token", "none")]
+        return [
+            ("Token", f"unknown: {token['unread']}" if token.get("unread") else "none")
+        ]
     source = str(token["source"])
     where = source if source.startswith("the ") else f"stored in {source}"
     rows = [
