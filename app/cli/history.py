@@ -93,8 +93,9 @@ def register(commands: Any) -> None:
     check.add_argument(
         "--repair",
         action="store_true",
-        help="repair what the check finds: rebuild indexes that do not match the "
-        "runs, or move a damaged file aside and start a new history",
+        help="repair what the check finds: rebuild damaged indexes from the runs, "
+        "or move a damaged file aside and start a new history with the runs that "
+        "can still be read",
     )
     check.set_defaults(handler=check_command)
 
@@ -124,7 +125,7 @@ def history_command(args: argparse.Namespace, context: CliContext) -> int:
         return 0
     # A HistoryError here (a newer or unreadable file) ends the command with the
     # setup exit code, through the one error path in app.cli.main.
-    with HistoryStore.open(path) as store:
+    with HistoryStore.open(path, progress=warn) as store:
         for notice in store.notices:
             warn(notice)
         _emit(args, iter_rows(store, filters), limit)
@@ -146,7 +147,7 @@ def check_command(args: argparse.Namespace, context: CliContext) -> int:
         print(f"To repair it: {_repair_words(found)}")
         return EXIT_DAMAGED
     # A HistoryError (the file is open elsewhere) ends with the setup exit code.
-    print(repair_file(found))
+    print(repair_file(found, progress=print))
     return 0
 
 
@@ -183,8 +184,8 @@ def _repair_words(found: FileCheck) -> str:
     return (
         "close every Plan Runner window and run `plan-runner history check "
         "--repair`. It moves the damaged file aside (kept beside the new one, "
-        "for support) and Plan Runner starts a new, empty history. The app does "
-        "the same by itself when it finds the damage."
+        "for support) and starts a new history with every run that can still be "
+        "read from it. The app does the same by itself when it finds the damage."
     )
 
 

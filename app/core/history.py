@@ -396,12 +396,14 @@ class HistoryStore:
         clock: Callable[[], datetime] | None = None,
         full_check: bool = False,
         patience: float = BUSY_PATIENCE_S,
+        progress: Callable[[str], None] | None = None,
     ) -> HistoryStore:
         """Open the history file, creating, migrating or replacing it as needed.
 
-        The file is checked first; a damaged file is moved aside and a new one
-        started in its place. The whole file is read only when a full check is
-        due (see the module's docstring) or asked for.
+        The file is checked first. Damaged indexes are built again from the
+        runs; other damage moves the file aside and starts a new history with
+        every run that can still be read from it. The whole file is read only
+        when a full check is due (see the module's docstring) or asked for.
 
         Args:
             path: The database file; its folder is created when missing.
@@ -411,6 +413,9 @@ class HistoryStore:
                 the file is in the page cache, several seconds when it is not.
             patience: How long opening, and later each read or write, waits in
                 all while another program keeps the file locked.
+            progress: Told, in words for a person, when damage was found and
+                what is kept of the file is being rebuilt or copied, which
+                takes seconds on a large history.
 
         Returns:
             The open store. Its :attr:`notices` say what happened on the way,
@@ -439,13 +444,8 @@ class HistoryStore:
                 path, notices, now(), full_check, patience
             )
         except _DamagedError as damage:
-            moved = _move_aside(path, now())
-            log.warning("Damaged history file %s moved to %s: %s", path, moved, damage)
-            notices.append(
-                f"The history file was damaged ({damage}); it was moved to {moved} "
-                "and a new, empty history was started."
-            )
             try:
+                notices.append(_recover(path, damage, now(), patience, progress))
                 _create_private(path)  # owner-only, like a first history
                 writer, reader, reason = _connect(
                     path, notices, now(), full_check, patience
@@ -826,20 +826,16 @@ def check_file(
     except sqlite3.Error as error:
         raise HistoryError(_explain(error, "check", path, patience)) from error
     pages = 0
+    indexes: tuple[str, ...] | None = None
     try:
         _known_version(
             checker, path, deadline, newer="Check it with that version.", foreign=""
         )
         pages = _with_retries(checker, lambda: _quick_checks(checker)[0], deadline)
         pragma = "integrity_check" if thorough else "quick_check"
-        lines = [
-            str(line[0])
-            for line in _with_retries(
-                checker,
-                lambda: checker.execute(f"PRAGMA {pragma}(100)").fetchall(),
-                deadline,
-            )
-        ]
+        lines = _problems(checker, pragma, deadline, limit=100)
+        if lines != ["ok"]:
+            indexes = _indexes_holding(checker, lines)
     except sqlite3.DatabaseError as error:
         if not _is_damage(error):
             raise HistoryError(_explain(error, "check", path, patience)) from error
@@ -849,13 +845,130 @@ def check_file(
     seconds = time.perf_counter() - started
     if lines == ["ok"]:
         return FileCheck(path, FileState.WHOLE, thorough, (), (), pages, seconds)
-    matches = [_INDEX_PROBLEM.fullmatch(line) for line in lines]
-    if all(matches):
-        indexes = tuple(sorted({match.group(1) for match in matches if match}))
+    if indexes:
         state = FileState.INDEXES_DAMAGED
     else:
         indexes, state = (), FileState.DAMAGED
     return FileCheck(path, state, thorough, tuple(lines), indexes, pages, seconds)
+
+
+def _problems(
+    checker: sqlite3.Connection, pragma: str, deadline: _Deadline, limit: int = 0
+) -> list[str]:
+    """Run ``PRAGMA quick_check`` or ``integrity_check``; return its lines.
+
+    ``integrity_check`` stops with an error, rather than a report, when
+    comparing an index with its table meets a damaged page of the index;
+    ``quick_check`` then still says where the damage lies.
+
+    Returns:
+        ``["ok"]`` when the file is whole, else one problem a line.
+
+    Raises:
+        sqlite3.DatabaseError: Neither check could report.
+    """
+    argument = f"({limit})" if limit else ""
+
+    def run(check: str) -> list[str]:
+        return _problem_lines(
+            _with_retries(
+                checker,
+                lambda: checker.execute(f"PRAGMA {check}{argument}").fetchall(),
+                deadline,
+            )
+        )
+
+    try:
+        return run(pragma)
+    except sqlite3.DatabaseError as error:
+        if pragma != "integrity_check" or not _is_damage(error):
+            raise
+        log.info("The integrity_check stopped (%s); running the quick_check", error)
+        lines = run("quick_check")
+        return [str(error)] if lines == ["ok"] else lines
+
+
+def _problem_lines(rows: Iterable[tuple[Any, ...]]) -> list[str]:
+    """Return the problems of a check's result, one a line.
+
+    SQLite reports the problems of one b-tree as one row of several lines,
+    headed by the name of the database.
+    """
+    lines = [
+        line.strip()
+        for row in rows
+        for line in str(row[0]).splitlines()
+        if line.strip() and not line.startswith("*** in database ")
+    ]
+    return lines or ["ok"]
+
+
+# Where a check's line places a problem inside a b-tree: "Tree 6 page 23 ..."
+# (SQLite 3.43 on) names the tree by its root page; older versions name only
+# the page ("On tree page 23 cell 4: ...", "Page 23: btreeInitPage() ...").
+_TREE_ROOT = re.compile(r"\bTree (\d+) page \d+")
+_PAGE = re.compile(r"\b[Pp]age (\d+)\b")
+
+
+def _indexes_holding(
+    connection: sqlite3.Connection, lines: Iterable[str]
+) -> tuple[str, ...] | None:
+    """Return the indexes that every problem of a check lies in, when it does.
+
+    An index is built again from its table, so damage confined to indexes
+    loses no run. A line that names a damaged page is placed through the root
+    pages in the schema, or else through the ``dbstat`` table (where SQLite
+    has it), which lists the pages of each b-tree.
+
+    Returns:
+        The indexes' names, sorted; None when a problem lies in a table, in no
+        b-tree ("never used"), or where this cannot tell.
+    """
+    try:
+        roots = {
+            int(root): (str(name), str(kind))
+            for name, kind, root in connection.execute(
+                "SELECT name, type, rootpage FROM sqlite_master "
+                "WHERE type IN ('table', 'index') AND rootpage > 0"
+            )
+        }
+    except sqlite3.DatabaseError as error:
+        log.debug("The schema cannot be read to place the damage: %s", error)
+        return None
+    index_names = {name for name, kind in roots.values() if kind == "index"}
+    found: set[str] = set()
+    pages: set[int] = set()
+    for line in lines:
+        if (named := _INDEX_PROBLEM.search(line)) is not None:
+            found.add(named.group(1))
+        elif (tree := _TREE_ROOT.search(line)) is not None:
+            name, kind = roots.get(int(tree.group(1)), ("", "table"))
+            if kind != "index":
+                return None
+            found.add(name)
+        elif (page := _PAGE.search(line)) is not None and "never used" not in line:
+            pages.add(int(page.group(1)))
+        else:
+            return None
+    for name in sorted(index_names):
+        if not pages:
+            break
+        try:
+            held = {
+                int(row[0])
+                for row in connection.execute(
+                    "SELECT pageno FROM dbstat WHERE name = ?", (name,)
+                )
+            }
+        except sqlite3.DatabaseError as error:
+            log.debug("The pages of %s cannot be listed: %s", name, error)
+            return None
+        if held & pages:
+            found.add(name)
+            pages -= held
+    if pages or not found or not found <= index_names:
+        return None
+    return tuple(sorted(found))
 
 
 def repair_file(
@@ -863,14 +976,25 @@ def repair_file(
     *,
     clock: Callable[[], datetime] | None = None,
     patience: float = BUSY_PATIENCE_S,
+    progress: Callable[[str], None] | None = None,
 ) -> str:
     """Repair what :func:`check_file` found; return what was done, for a person.
 
-    Indexes that do not match their runs are built again from the runs, which
-    loses nothing: the runs were read whole to find the mismatch. Any other
-    damage gets what the app does when it opens a damaged file: the file is
-    moved aside (kept for support) and the next open starts a new history.
-    Either way the file must be Plan Runner's alone while it is repaired.
+    Damage that lies only in indexes is repaired in place: the indexes are
+    built again from the runs, which loses nothing, and a full check confirms
+    it. Any other damage, or a rebuild that the check does not confirm, gets
+    what the app does when it opens a damaged file: the file is moved aside
+    (kept for support) and a new history is started with every run that can
+    still be read from it. Either way the file must be Plan Runner's alone
+    while it is repaired.
+
+    Args:
+        found: What the check found.
+        clock: The current time in UTC, for the name of the moved file.
+        patience: How long to wait for a file that another program keeps
+            locked.
+        progress: Told, in words for a person, what is being done before a
+            step that takes seconds on a large history.
 
     Raises:
         HistoryError: Another program (or a Plan Runner window) has the file
@@ -881,29 +1005,104 @@ def repair_file(
     if found.state in (FileState.MISSING, FileState.WHOLE):
         return "Nothing to repair."
     if found.state is FileState.INDEXES_DAMAGED:
-        try:
-            _rebuild_indexes(path, found.indexes, patience)
-        except sqlite3.DatabaseError as error:
-            if not _is_damage(error):
-                raise HistoryError(_explain(error, "repair", path, patience)) from error
-            log.warning("Rebuilding the indexes of %s failed: %s", path, error)
-        else:
-            again = check_file(path, thorough=True, patience=patience)
-            if again.state is FileState.WHOLE:
-                _damage_note(path).unlink(missing_ok=True)
-                log.info("Rebuilt the indexes of %s", path)
-                return (
-                    f"Rebuilt the indexes {', '.join(found.indexes)} from the runs; "
-                    "a full check now finds the history whole. No run was lost."
-                )
+        _tell(progress, _REBUILDING)
+        if _rebuilt(path, found.indexes, patience, alone=True):
+            return (
+                f"Rebuilt the indexes {', '.join(found.indexes)} from the runs; "
+                "a full check now finds the history whole. No run was lost."
+            )
     else:
         _make_sure_alone(path, patience)
-    moved = _move_aside(path, now)
-    log.warning("Damaged history file %s moved to %s by a repair", path, moved)
-    return (
-        f"Moved the damaged history to {moved} (kept for support). Plan Runner "
-        "starts a new, empty history the next time it runs."
-    )
+    _tell(progress, _COPYING)
+    return _start_again_with_what_reads(path, now, patience)
+
+
+_REBUILDING = "The history's indexes are damaged; building them again from the runs…"
+_COPYING = (
+    "The history file is damaged; copying the runs that can still be read into "
+    "a new history…"
+)
+
+
+def _tell(progress: Callable[[str], None] | None, words: str) -> None:
+    log.info("%s", words)
+    if progress is not None:
+        progress(words)
+
+
+def _recover(
+    path: Path,
+    damage: _DamagedError,
+    now: datetime,
+    patience: float,
+    progress: Callable[[str], None] | None,
+) -> str:
+    """Keep what can be kept of a file that the open found damaged.
+
+    Damage that lies only in indexes is repaired in place. Otherwise the file
+    is moved aside and a new history starts with the runs that can be read.
+
+    Returns:
+        What happened, in one or two sentences for a person; SQLite's own
+        account goes to the log only.
+
+    Raises:
+        HistoryError: The file could not be moved aside.
+    """
+    log.warning("The history %s is damaged: %s", path, _capped(damage.lines))
+    if damage.indexes:
+        _tell(progress, _REBUILDING)
+        if _rebuilt(path, damage.indexes, patience, alone=False):
+            return (
+                "The history's indexes were damaged and have been built again "
+                "from the runs; no run was lost."
+            )
+    _tell(progress, _COPYING)
+    return _start_again_with_what_reads(path, now, patience)
+
+
+def _capped(lines: Iterable[str], shown: int = 3) -> str:
+    """Return the first few of SQLite's lines, and how many more there are."""
+    lines = list(lines)
+    words = "; ".join(lines[:shown])
+    if len(lines) > shown:
+        words += f" (and {len(lines) - shown} more)"
+    return words
+
+
+def _rebuilt(path: Path, names: Iterable[str], patience: float, *, alone: bool) -> bool:
+    """Build the named indexes again; return whether a full check then passes.
+
+    ``alone`` asks for the file to be Plan Runner's alone (a repair by a
+    support tool); otherwise other connections may keep it open meanwhile.
+
+    Raises:
+        HistoryError: ``alone`` was asked for, and another connection has the
+            file open or holds it locked.
+    """
+    try:
+        _rebuild_indexes(path, names, patience, alone=alone)
+        again = check_file(path, thorough=True, patience=patience)
+    except sqlite3.DatabaseError as error:
+        if alone and not _is_damage(error):
+            raise HistoryError(_explain(error, "repair", path, patience)) from error
+        log.warning("Building the indexes of %s again failed: %s", path, error)
+        return False
+    except HistoryError as error:
+        if alone:
+            raise
+        log.warning("Building the indexes of %s again failed: %s", path, error)
+        return False
+    if again.state is not FileState.WHOLE:
+        log.warning(
+            "After its indexes were built again, %s is still damaged: %s",
+            path,
+            _capped(again.problems),
+        )
+        return False
+    _damage_note(path).unlink(missing_ok=True)
+    log.info("Built the indexes %s of %s again", ", ".join(sorted(names)), path)
+    return True
 
 
 def _make_sure_alone(path: Path, patience: float) -> None:
@@ -947,20 +1146,29 @@ def _exclusive_connection(path: Path, patience: float) -> sqlite3.Connection:
     return connection
 
 
-def _rebuild_indexes(path: Path, names: Iterable[str], patience: float) -> None:
-    """Build the named indexes again from their tables, alone with the file.
+def _rebuild_indexes(
+    path: Path, names: Iterable[str], patience: float, *, alone: bool = True
+) -> None:
+    """Build the named indexes again from their tables, in one transaction.
 
     Plan Runner's own indexes are dropped and created from their definitions
     in this module, so that one whose definition was changed comes back as
-    it should be; any other is rebuilt with REINDEX.
+    it should be; any other is rebuilt with REINDEX. ``alone`` holds the file
+    exclusively; otherwise an ordinary write transaction leaves other
+    connections reading meanwhile.
     """
     known = {
         statement.split()[2]: statement
         for statement in _INDEXES_V2
         if statement.startswith("CREATE INDEX ")
     }
-    connection = _exclusive_connection(path, patience)
+    if alone:
+        connection = _exclusive_connection(path, patience)
+    else:
+        connection = sqlite3.connect(path, timeout=patience, isolation_level=None)
     try:
+        if not alone:
+            connection.execute("BEGIN IMMEDIATE")
         try:
             for name in names:
                 if name in known:
@@ -975,6 +1183,370 @@ def _rebuild_indexes(path: Path, names: Iterable[str], patience: float) -> None:
             raise
     finally:
         connection.close()
+
+
+# --- salvage: a new history from the runs of a damaged one --------------------------
+
+SALVAGE_BATCH = 20_000
+"""The most runs read at once from a damaged file.
+
+A read that meets damage returns nothing, so the batch is halved until the
+run that cannot be read is found.
+"""
+
+
+@dataclass(frozen=True)
+class _Salvage:
+    """What was copied from a damaged history into a new one.
+
+    Attributes:
+        kept: The runs copied.
+        lost: The runs that could not be read or stored, or None when the
+            count is not known (SQLite could not say how many there were).
+        taken: False when no run was copied because another process had
+            started the new history first.
+    """
+
+    kept: int
+    lost: int | None
+    taken: bool = True
+
+
+def _start_again_with_what_reads(path: Path, now: datetime, patience: float) -> str:
+    """Move ``path`` aside and start a new history with its readable runs.
+
+    Returns:
+        What happened, for a person: how many runs were kept and where the
+        damaged file is.
+
+    Raises:
+        HistoryError: The damaged file could not be moved aside, or the new
+            file could not be created.
+    """
+    moved = _move_aside(path, now)
+    log.warning("Damaged history file %s moved to %s", path, moved)
+    started = time.perf_counter()
+    try:
+        _create_private(path)
+        salvage = _salvage(moved, path, patience)
+    except OSError as error:
+        raise HistoryError(
+            f"A new history file could not be started at {path} "
+            f"({error.strerror or error})."
+        ) from None
+    except sqlite3.Error as error:
+        # The copy was one transaction: the new file is left empty, and the
+        # open that follows starts it like any first history.
+        log.warning("No run could be copied from %s: %s", moved, error)
+        salvage = _Salvage(kept=0, lost=None)
+    log.warning(
+        "Copied %s runs from %s into a new history in %.1f s; %s could not be read",
+        salvage.kept,
+        moved,
+        time.perf_counter() - started,
+        "an unknown number" if salvage.lost is None else salvage.lost,
+    )
+    return _salvage_words(salvage, moved)
+
+
+def _salvage_words(salvage: _Salvage, moved: Path) -> str:
+    kept_aside = f"The damaged file was kept as {moved} for support."
+    if not salvage.taken:
+        return (
+            "The history file was damaged, and another Plan Runner had already "
+            f"started a new history, so no run was copied into it. {kept_aside}"
+        )
+    if salvage.kept == 0:
+        return (
+            "The history file was damaged and none of its runs could be read; "
+            f"a new, empty history was started. {kept_aside}"
+        )
+    if salvage.lost == 0:
+        done = f"all {salvage.kept:,} of its runs were copied into a new history"
+    elif salvage.lost is None:
+        done = (
+            f"{salvage.kept:,} of its runs were copied into a new history; "
+            "how many others could not be read is not known"
+        )
+    else:
+        done = (
+            f"{salvage.kept:,} of its runs were copied into a new history, and "
+            f"{salvage.lost:,} could not be read"
+        )
+    return f"The history file was damaged; {done}. {kept_aside}"
+
+
+def _salvage(source: Path, target: Path, patience: float) -> _Salvage:
+    """Copy the runs that can be read from ``source`` into a new history.
+
+    ``target`` is new and empty. The runs that read are first copied into a
+    scratch file beside it (see :func:`_copy_readable_runs`), then into
+    ``target`` in one transaction, so that another process opening it
+    meanwhile waits rather than starting a history of its own, and a copy cut
+    short leaves it empty; the indexes are built once the runs are in, which
+    is quicker than keeping them up to date row by row. IDs are kept, and the
+    next ID continues after the highest one ever given in ``source``.
+
+    Raises:
+        sqlite3.Error: The new file could not be written.
+        OSError: The scratch file could not be created.
+    """
+    scratch = target.with_name(target.name + ".salvage")
+    _remove_scratch(scratch)
+    _create_private(scratch)  # it holds the same runs
+    try:
+        salvage, next_id = _copy_readable_runs(source, scratch)
+        writer = sqlite3.connect(target, timeout=patience, isolation_level=None)
+        try:
+            writer.execute("PRAGMA cache_size = -65536")  # 64 MiB, for the indexes
+            writer.execute("ATTACH DATABASE ? AS scratch", (str(scratch),))
+            writer.execute("BEGIN IMMEDIATE")
+            try:
+                if _has_tables(writer):
+                    writer.execute("ROLLBACK")
+                    return _Salvage(kept=0, lost=None, taken=False)
+                for statement in (*_CREATE_V2, *_CREATE_V3):
+                    writer.execute(statement)
+                writer.execute(
+                    f"INSERT INTO main.runs ({_COLUMNS}) "  # noqa: S608 - fixed SQL
+                    f"SELECT {_COLUMNS} FROM scratch.runs ORDER BY id"
+                )
+                if next_id is not None:
+                    _carry_on_ids(writer, next_id)
+                for statement in _INDEXES_V2:
+                    writer.execute(statement)
+                writer.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                writer.execute("COMMIT")
+            except BaseException:
+                if writer.in_transaction:
+                    writer.execute("ROLLBACK")
+                raise
+            writer.execute("DETACH DATABASE scratch")
+            writer.execute("PRAGMA journal_mode = WAL")
+        finally:
+            writer.close()
+    finally:
+        _remove_scratch(scratch)
+    return salvage
+
+
+def _remove_scratch(scratch: Path) -> None:
+    for suffix in ("", "-journal"):
+        scratch.with_name(scratch.name + suffix).unlink(missing_ok=True)
+
+
+def _copy_readable_runs(source: Path, scratch: Path) -> tuple[_Salvage, int | None]:
+    """Copy every run of ``source`` that can be read into ``scratch``.
+
+    The runs are read in the order of their IDs, straight from the table
+    (``NOT INDEXED``: an index may be what is damaged), a batch a statement,
+    each statement its own transaction: SQLite refuses every later write of a
+    transaction in which a statement met damage. Where a batch meets damage,
+    it is halved until the one run that cannot be read is found; reading then
+    resumes at the first ID that can be read after it (see
+    :func:`_next_readable`), so a damaged page loses the runs on it and no
+    others.
+
+    Returns:
+        What was copied, and the highest ID that ``source`` ever gave (None
+        when it cannot be read).
+    """
+    # The scratch file is private and removed afterwards: it needs no
+    # durability, only statements that roll back (a journal in memory).
+    copier = sqlite3.connect(scratch.resolve().as_uri(), uri=True, isolation_level=None)
+    try:
+        copier.execute("PRAGMA journal_mode = MEMORY")
+        copier.execute("PRAGMA synchronous = OFF")
+        copier.execute(*_CREATE_V2)
+        if not _attach_damaged(copier, source):
+            return _Salvage(kept=0, lost=None), None
+        columns = _readable_columns(copier)
+        if "id" not in columns:
+            log.warning("The damaged history %s has no table of runs to read", source)
+            return _Salvage(kept=0, lost=None), None
+        names = ", ".join(columns)
+        read = (
+            f"SELECT {names} FROM damaged.runs NOT INDEXED "  # noqa: S608 - known
+            "WHERE rowid >= ? ORDER BY rowid LIMIT ?"
+        )
+        copy = f"INSERT INTO main.runs ({names}) {read}"
+        kept = 0
+        skipped: int | None = 0
+        batch = SALVAGE_BATCH
+        start: int | None = _INT64_MIN
+        while start is not None:
+            try:
+                copied = copier.execute(copy, (start, batch)).rowcount
+            except sqlite3.DatabaseError as error:
+                cannot_store = isinstance(error, sqlite3.IntegrityError)
+                if not (cannot_store or _is_damage(error)):
+                    raise
+                if batch > 1:
+                    batch //= 2  # the run that fails is among the first ``batch``
+                    continue
+                batch = SALVAGE_BATCH
+                if cannot_store:
+                    # Read whole, but a value breaks a rule of the table: that
+                    # one run is left out.
+                    (row_id,) = copier.execute(read, (start, 1)).fetchone()[:1]
+                    log.warning("Run %s of %s left out: %s", row_id, source, error)
+                    start = _after(int(row_id))
+                    skipped = None if skipped is None else skipped + 1
+                    continue
+                resume = _next_readable(copier, read, start)
+                if skipped is not None:
+                    gap = (
+                        None
+                        if start == _INT64_MIN or resume is None
+                        else resume - start
+                    )
+                    skipped = None if gap is None else skipped + gap
+                start = resume
+                continue
+            kept += copied
+            if copied < batch:
+                break
+            (last,) = copier.execute("SELECT max(id) FROM main.runs").fetchone()
+            start = _after(int(last))
+        return (
+            _Salvage(kept=kept, lost=_lost(copier, kept, skipped)),
+            _highest_id(copier),
+        )
+    finally:
+        copier.close()
+
+
+def _attach_damaged(connection: sqlite3.Connection, source: Path) -> bool:
+    """Attach ``source`` read-only as ``damaged``; return whether its schema reads.
+
+    It is attached as immutable (it was moved aside: no one else writes it any
+    more), which reads the file alone and leaves what is kept for support as
+    it was, unless a ``-wal`` beside it holds runs not yet in the file: SQLite
+    then reads both, and rebuilds the ``-shm``, which only indexes the ``-wal``.
+    """
+    header = _wal_header(source) or b""
+    wal = header[:4] in (b"\x37\x7f\x06\x82", b"\x37\x7f\x06\x83")
+    options = "mode=ro" if wal else "mode=ro&immutable=1"
+    try:
+        connection.execute(
+            "ATTACH DATABASE ? AS damaged", (f"{source.resolve().as_uri()}?{options}",)
+        )
+        connection.execute("SELECT count(*) FROM damaged.sqlite_master").fetchone()
+    except sqlite3.DatabaseError as error:
+        if not _is_damage(error) and _primary_code(error) != sqlite3.SQLITE_CANTOPEN:
+            raise
+        log.warning("The damaged history %s cannot be read at all: %s", source, error)
+        return False
+    return True
+
+
+def _readable_columns(connection: sqlite3.Connection) -> list[str]:
+    """Return the columns of this code's runs that the damaged file has."""
+    try:
+        found = {
+            str(row[1]) for row in connection.execute("PRAGMA damaged.table_info(runs)")
+        }
+    except sqlite3.DatabaseError as error:
+        if not _is_damage(error):
+            raise
+        return []
+    return [name.strip() for name in _COLUMNS.split(",") if name.strip() in found]
+
+
+def _after(row_id: int) -> int | None:
+    return None if row_id >= _INT64_MAX else row_id + 1
+
+
+def _next_readable(connection: sqlite3.Connection, read: str, start: int) -> int | None:
+    """Return the first ID from which runs can be read again, past damage at ``start``.
+
+    Reading from an ID seeks through the table's b-tree to the page that
+    holds it, so it fails while the ID falls on a damaged page (or on the
+    run whose own data is damaged) and works again from the ID after it. The
+    IDs ahead are tried at doubling distances until one reads, then the
+    distance is halved back to the first that does.
+
+    Returns:
+        That ID, or None when nothing after ``start`` can be read.
+    """
+
+    def reads(at: int) -> bool:
+        try:
+            connection.execute(read, (at, 1)).fetchall()
+        except sqlite3.DatabaseError as error:
+            if not _is_damage(error):
+                raise
+            return False
+        return True
+
+    failed, step = start, 1
+    while True:
+        at = min(start + step, _INT64_MAX)
+        if reads(at):
+            break
+        if at == _INT64_MAX:
+            return None
+        failed, step = at, step * 2
+    while at - failed > 1:
+        middle = (failed + at) // 2
+        if reads(middle):
+            at = middle
+        else:
+            failed = middle
+    return at
+
+
+def _lost(connection: sqlite3.Connection, kept: int, skipped: int | None) -> int | None:
+    """Return how many runs of the damaged file were not copied, or None.
+
+    An index of the damaged file that can still be counted says how many runs
+    it had; else the IDs skipped over stand for the runs lost (IDs are given
+    in order, so they are close to it), unless damage at either end of the
+    table leaves that open.
+    """
+    for statement in _INDEXES_V2:
+        name = statement.split()[2]
+        try:
+            (had,) = connection.execute(
+                f"SELECT count(*) FROM damaged.runs INDEXED BY {name}"  # noqa: S608
+            ).fetchone()
+        except sqlite3.DatabaseError as error:
+            if not _is_damage(error) and "no such index" not in str(error):
+                raise
+            continue
+        if isinstance(had, int) and had >= kept:
+            return had - kept
+    return skipped
+
+
+def _highest_id(connection: sqlite3.Connection) -> int | None:
+    """Return the highest ID the damaged file ever gave, or None."""
+    try:
+        row = connection.execute(
+            "SELECT seq FROM damaged.sqlite_sequence WHERE name = 'runs'"
+        ).fetchone()
+    except sqlite3.DatabaseError as error:
+        if not _is_damage(error):
+            raise
+        log.warning("The next ID of the damaged history cannot be read: %s", error)
+        return None
+    return row[0] if row is not None and type(row[0]) is int else None
+
+
+def _carry_on_ids(writer: sqlite3.Connection, highest: int) -> None:
+    """Make the next ID follow the highest one the damaged file ever gave.
+
+    The runs lost at the end of the damaged file keep their IDs to themselves,
+    so an ID in a ticket or a log never names two different runs.
+    """
+    updated = writer.execute(
+        "UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = 'runs'",
+        (highest,),
+    ).rowcount
+    if not updated:
+        writer.execute(
+            "INSERT INTO sqlite_sequence (name, seq) VALUES ('runs', ?)", (highest,)
+        )
 
 
 def iter_rows(store: HistoryStore, filters: HistoryFilter) -> Iterator[HistoryRow]:
@@ -1071,7 +1643,24 @@ def from_epoch_ms(value: int) -> datetime:
 
 
 class _DamagedError(Exception):
-    """The file is not a readable database; it will be moved aside."""
+    """The file is damaged; the open keeps what it can (see :func:`_recover`).
+
+    Attributes:
+        lines: What SQLite's check reported, one problem a line; empty when
+            the damage was met as an error rather than by a check.
+        indexes: The indexes that hold all of the damage, when the check's
+            lines place it there; None when some of it may lie elsewhere.
+    """
+
+    def __init__(
+        self,
+        summary: str,
+        lines: Iterable[str] = (),
+        indexes: tuple[str, ...] | None = None,
+    ) -> None:
+        super().__init__(summary)
+        self.lines = tuple(lines) or (summary,)
+        self.indexes = indexes
 
 
 @dataclass(frozen=True)
@@ -1214,16 +1803,13 @@ def _inspect(
             return None
         pragma = "integrity_check" if thorough else "quick_check"
         started = time.perf_counter()
-        problems = [
-            str(line[0])
-            for line in _with_retries(
-                checker,
-                lambda: checker.execute(f"PRAGMA {pragma}").fetchall(),
-                deadline,
-            )
-        ]
+        problems = _problems(checker, pragma, deadline)
         if problems != ["ok"]:
-            raise _DamagedError(f"integrity check: {'; '.join(problems[:3])}")
+            raise _DamagedError(
+                f"the {pragma} found {len(problems)} problems",
+                problems,
+                _indexes_holding(checker, problems),
+            )
         log.log(
             logging.DEBUG if reason == _SMALL else logging.INFO,
             "Checked the whole history %s (%s; %s pages) in %.0f ms",

@@ -266,9 +266,78 @@ def test_check_of_a_damaged_file_exits_9_and_repair_moves_it_aside(
     assert "damaged" in found.stdout
     assert "history check --repair" in found.stdout
     assert repaired.returncode == 0, repaired.stdout + repaired.stderr
-    assert "Moved the damaged history to" in repaired.stdout
+    assert "none of its runs could be read" in repaired.stdout
     assert len(list(path.parent.glob("history.sqlite3.corrupt-*"))) == 1
     assert plan_runner(home, "check").returncode == 0
+
+
+def many_runs(path: Path, runs: int = 5001) -> None:
+    HistoryStore.open(path).close()
+    connection = sqlite3.connect(path)
+    with connection:
+        connection.executemany(
+            "INSERT INTO runs (started_at, finished_at, gateway_url, plan_id, "
+            "user_id, outcome, title, advice, duration_ms) "
+            "VALUES (?, ?, 'https://g/queue', ?, ?, 'queued', 't', 'a', 50)",
+            ((n, n + 50, n % 97 + 1, n % 13 + 1) for n in range(runs)),
+        )
+    connection.close()
+
+
+def overwrite_a_leaf_page(path: Path, tree: str, offset: int, size: int) -> None:
+    connection = sqlite3.connect(path)
+    pages = [
+        row[0]
+        for row in connection.execute(
+            "SELECT pageno FROM dbstat WHERE name = ? AND pagetype = 'leaf' "
+            "ORDER BY pageno",
+            (tree,),
+        )
+    ]
+    connection.close()
+    with path.open("r+b") as stream:
+        stream.seek((pages[len(pages) // 2] - 1) * 4096 + offset)
+        stream.write(b"\xab" * size)
+
+
+def test_full_repair_of_a_damaged_index_page_keeps_every_run_in_place(
+    home: Path,
+) -> None:
+    path = home / "data" / "history.sqlite3"
+    many_runs(path)
+    overwrite_a_leaf_page(path, "runs_by_user", 100, 200)
+
+    found = plan_runner(home, "check", "--full")
+    repaired = plan_runner(home, "check", "--full", "--repair")
+
+    assert found.returncode == 9, found.stdout + found.stderr
+    assert "runs_by_user" in found.stdout
+    assert "more)" in found.stdout  # SQLite's many lines, cut to three
+    assert repaired.returncode == 0, repaired.stdout + repaired.stderr
+    assert "No run was lost" in repaired.stdout
+    assert list(path.parent.glob("*.corrupt-*")) == []
+    assert plan_runner(home, "check", "--full").returncode == 0
+    assert len(json.loads(plan_runner(home, "--json", "--limit", "0").stdout)) == 5001
+
+
+def test_listing_a_history_with_a_damaged_page_keeps_the_other_runs_and_says_so(
+    home: Path,
+) -> None:
+    path = home / "data" / "history.sqlite3"
+    many_runs(path)
+    overwrite_a_leaf_page(path, "runs", 0, 4096)
+
+    listed = plan_runner(home, "--json", "--limit", "0")
+
+    assert listed.returncode == 0, listed.stderr
+    kept = len(json.loads(listed.stdout))
+    assert 4800 < kept < 5001
+    warnings = listed.stderr.strip().splitlines()
+    assert len(warnings) == 2, listed.stderr  # what is being done, what was done
+    assert "copying the runs" in warnings[0]
+    assert f"{kept:,} of its runs were copied" in warnings[1]
+    assert f"{5001 - kept:,} could not be read" in warnings[1]
+    assert "corrupt-" in warnings[1]
 
 
 def test_check_without_a_history_exits_0_and_creates_nothing(home: Path) -> None:

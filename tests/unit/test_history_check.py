@@ -143,8 +143,11 @@ def test_damaged_runs_are_reported_and_the_repair_moves_the_file_aside(
     ]
     assert len(moved) == 1
     assert str(moved[0]) in done
-    assert not path.exists()
-    assert check_file(path).state is FileState.MISSING
+    # The only page of runs was the damaged one: the new history is empty.
+    assert "none of its runs could be read" in done
+    assert check_file(path, thorough=True).state is FileState.WHOLE
+    with HistoryStore.open(path) as store:
+        assert store.count(HistoryFilter()) == 0
 
 
 def test_a_file_that_is_not_a_database_is_damaged(tmp_path: Path) -> None:

@@ -28,6 +28,7 @@ T0 = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
 """When the template's last full check is recorded."""
 
 PAGE_SIZE = 4096
+LARGE_RUNS = SMALL_FILE_PAGES * 2 + 1000
 
 
 class Clock:
@@ -116,7 +117,7 @@ def large_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "VALUES (?, ?, 'https://g/queue', ?, 7, 'queued', ?, 't', 'a', 50)",
             (
                 (to_epoch_ms(T0) + n, to_epoch_ms(T0) + n + 50, n, "m" * 1800)
-                for n in range(SMALL_FILE_PAGES * 2 + 1000)
+                for n in range(LARGE_RUNS)
             ),
         )
         connection.execute("COMMIT")
@@ -178,12 +179,15 @@ def test_damage_away_from_the_quick_checks_waits_for_a_due_full_check(
         assert store.notices == []
     assert moved_aside(large) == []
 
-    # A day after the last check, the full check finds it and moves it aside.
+    # A day after the last check, the full check finds it and moves it aside;
+    # the runs away from the damaged pages go on in a new history.
     later = Clock(T0 + CHECK_INTERVAL + timedelta(minutes=1))
     with HistoryStore.open(large, clock=later) as store:
-        assert store.count(HistoryFilter()) == 0
+        kept = store.count(HistoryFilter())
+        assert 0 < kept < LARGE_RUNS
         assert len(store.notices) == 1
         assert "damaged" in store.notices[0]
+        assert f"{kept:,} of its runs were copied" in store.notices[0]
     assert moved_aside(large) == ["history.sqlite3.corrupt-20261103T093100Z"]
 
 
@@ -363,7 +367,7 @@ def test_damage_met_by_a_query_is_a_history_error_and_the_next_open_moves_it(
     # asks for one, which finds the damage.
     with HistoryStore.open(large, clock=clock) as store:
         assert "damaged" in store.notices[0]
-        assert store.count(HistoryFilter()) == 0
+        assert 0 < store.count(HistoryFilter()) < LARGE_RUNS
     assert len(moved_aside(large)) == 1
     assert not note.exists()
 
@@ -388,10 +392,16 @@ def test_a_note_of_damage_gets_the_check_that_compares_indexes_with_the_table(
     with HistoryStore.open(large, clock=clock, full_check=True) as store:
         assert store.notices == []
 
-    large.with_name("history.sqlite3.check-needed").write_text("damage\n")
+    # Only an index is wrong: it is built again in place, and no run is lost.
+    note = large.with_name("history.sqlite3.check-needed")
+    note.write_text("damage\n")
     with HistoryStore.open(large, clock=clock) as store:
-        assert "damaged" in store.notices[0]
-    assert len(moved_aside(large)) == 1
+        assert "indexes were damaged" in store.notices[0]
+        assert store.count(HistoryFilter()) == LARGE_RUNS
+        assert store.count(HistoryFilter(plan_id=7)) == 1
+    assert moved_aside(large) == []
+    assert not note.exists()
+    assert raw(large, "PRAGMA integrity_check") == [("ok",)]
 
 
 def test_a_note_of_damage_that_the_full_check_disproves_is_removed(
