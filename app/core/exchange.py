@@ -27,9 +27,11 @@ class ClientSettings:
     """How to reach a gateway.
 
     Attributes:
-        read_timeout: Seconds to wait for the gateway's answer; also bounds the
-            whole body read, so a slow trickle cannot hold a run for ever.
-        connect_timeout: Seconds to open the connection (TCP and TLS).
+        read_timeout: Seconds to wait for the gateway's answer once the request
+            began to be sent; a run bounds the whole answer by it, so a slow
+            trickle cannot hold a run for ever.
+        connect_timeout: Seconds to open the connection (TCP, a proxy's
+            tunnel, TLS); a run allows at most ``read_timeout`` for it too.
         write_timeout: Seconds to send the request.
         pool_timeout: Seconds to wait for a free connection.
         extra_ca_file: A PEM file of CA certificates trusted on top of the
@@ -144,6 +146,16 @@ def mask_proxy(proxy: str) -> str:
     return re.sub(r"(//[^:/@\s]*:)[^@\s]*@", r"\1***@", proxy)
 
 
+def seconds_text(ms: int) -> str:
+    """Return a duration in milliseconds as seconds for people: ``3``, ``2.5``, ``12``.
+
+    Whole seconds from ten on, tenths below, so a wait of 3,004 ms reads "3".
+    """
+    if ms >= 10_000:
+        return f"{ms / 1000:.0f}"
+    return f"{round(ms / 1000, 1):g}"
+
+
 @dataclass(frozen=True)
 class Answer:
     """What the gateway sent back, as far as it was read.
@@ -172,15 +184,21 @@ class Failure:
 
     Attributes:
         kind: ``dns``, ``connect``, ``connect_timeout``, ``tls``, ``proxy``,
-            ``pool_timeout``, ``write``, ``read_timeout``, ``dropped``,
-            ``cancelled`` or ``protocol``.
+            ``pool_timeout``, ``header``, ``write``, ``read_timeout``,
+            ``dropped``, ``cancelled`` or ``protocol``.
         detail: A short, redacted description for support.
         sent: Whether request bytes may have reached the gateway.
+        waited_ms: How long the answer was waited for, from when the request
+            began to be sent, when it began to be.
+        proxy_status: The HTTP status a proxy refused to open a tunnel with
+            (``kind`` is then ``proxy``).
     """
 
     kind: str
     detail: str
     sent: bool
+    waited_ms: int | None = None
+    proxy_status: int | None = None
 
 
 @dataclass(frozen=True)

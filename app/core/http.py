@@ -9,6 +9,8 @@ which only describe runs do not import httpx.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import ipaddress
 import logging
 import os
 import re
@@ -36,6 +38,7 @@ from app.core.exchange import (
     Failure,
     authorization_header,
     mask_proxy,
+    seconds_text,
 )
 
 log = logging.getLogger(__name__)
@@ -248,6 +251,12 @@ def proxy_routes(
             continue
         if proxy is None:
             mounts[pattern] = None
+            note = _no_proxy_note(pattern)
+            if note is not None:
+                ignored.append(note)
+            twin = _with_root_dot(pattern)
+            if twin is not None:
+                mounts.setdefault(twin, None)
             continue
         found = proxy_problem(proxy)
         if found is None:
@@ -264,6 +273,73 @@ def proxy_routes(
                 f"{where}={mask_proxy(proxy)!r} is not a proxy URL ({problem})"
             )
     return ProxyRoutes(mounts, unusable, tuple(ignored))
+
+
+def _no_proxy_entry(pattern: str) -> str:
+    """Return the ``NO_PROXY`` entry httpx made ``pattern`` of, as it was written."""
+    rest = pattern.removeprefix("all://")
+    if rest != pattern and rest.startswith("*"):
+        # httpx puts "*" before a name so that it matches subdomains too.
+        rest = rest[1:]
+    return rest
+
+
+def _no_proxy_note(pattern: str) -> str | None:
+    """Say why a ``NO_PROXY`` pattern does not match what its entry seems to mean.
+
+    httpx understands names (``example.com``, ``.example.com``), addresses and
+    URLs; a wildcard inside a name and an address range are taken literally
+    and match nothing, or one address only. The request then goes through
+    the proxy, so people are told.
+    """
+    entry = _no_proxy_entry(pattern)
+    url = httpx.URL(pattern)
+    host = url.host
+    if "*" in host[1:] or (host.startswith("*") and entry.startswith("*")):
+        suggestion = entry.lstrip("*")
+        better = (
+            f"; write {suggestion!r} for the subdomains of {suggestion[1:]!r}"
+            if suggestion.startswith(".") and "*" not in suggestion
+            else ""
+        )
+        return (
+            f"the NO_PROXY entry {entry!r} matches nothing: the HTTP client does "
+            f"not understand wildcards there{better}"
+        )
+    if re.fullmatch(r"/[0-9]{1,3}", url.path):
+        return (
+            f"the NO_PROXY entry {entry!r} matches only the address {host}: the "
+            "HTTP client does not understand address ranges; list the gateway's "
+            "address or name instead"
+        )
+    return None
+
+
+def _with_root_dot(pattern: str) -> str | None:
+    """Return ``pattern`` for the same name written with a final dot, or None.
+
+    ``gw.example.com.`` is ``gw.example.com`` (the dot names the DNS root), but
+    httpx compares names as text: without this twin, ``NO_PROXY=gw.example.com``
+    would let a gateway URL spelled with the final dot go through the proxy the
+    entry meant to avoid. Addresses have no such spelling.
+    """
+    scheme, _, rest = pattern.partition("://")
+    hostport, slash, path = rest.partition("/")
+    if hostport.startswith("["):
+        return None
+    host, colon, port = hostport.partition(":")
+    bare = host.lstrip("*")
+    if not bare or bare.endswith(".") or "*" in bare or _is_address(bare):
+        return None
+    return f"{scheme}://{host}.{colon}{port}{slash}{path}"
+
+
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def route_for(
@@ -377,16 +453,22 @@ def post_queue(
     body: bytes,
     token: str,
     *,
-    deadline_seconds: float,
+    answer_seconds: float,
+    connect_seconds: float | None = None,
     canceller: Canceller | None = None,
 ) -> Exchange:
     """Send one run request and read a bounded part of the answer.
 
     A connection that never opened is retried once; nothing is resent once bytes
-    may have reached the gateway. ``deadline_seconds`` bounds the whole exchange:
-    when the client was built with ``canceller``, a watchdog aborts the
-    connection at the deadline, so a gateway that answers a byte at a time cannot
-    hold a run for ever.
+    may have reached the gateway (see :class:`WireLog`). When the client was
+    built with ``canceller``, a watchdog aborts the connection when time is up:
+    ``connect_seconds`` (``answer_seconds`` when None) from the start while
+    connecting (TCP, a proxy's tunnel, TLS), then ``answer_seconds`` from when
+    the request began to be sent, so a gateway that answers a byte at a time
+    cannot hold a run for ever.
+
+    Raises:
+        SetupError: The token cannot be put in an HTTP header; nothing was sent.
     """
     headers = {
         "Content-Type": "application/json",
@@ -395,21 +477,24 @@ def post_queue(
         "Accept-Encoding": "identity",
     }
     headers.update(authorization_header(token))
+    _check_token_sendable(token)
     shown_headers = {**headers, "Authorization": "Bearer [REDACTED]"}
     started = time.monotonic()
-    watchdog = None
-    if canceller is not None:
-        watchdog = threading.Timer(deadline_seconds, canceller.cancel, ("deadline",))
-        watchdog.daemon = True
-        watchdog.start()
+    connect_limit = answer_seconds if connect_seconds is None else connect_seconds
+    watchdog = None if canceller is None else _Watchdog(canceller)
+    if watchdog is not None:
+        watchdog.arm(connect_limit)
     attempts = 0
     try:
         while True:
             attempts += 1
+            wire = WireLog(
+                None if watchdog is None else lambda: watchdog.arm(answer_seconds)
+            )
             try:
-                answer = _send_once(client, url, body, headers, canceller)
+                answer = _send_once(client, url, body, headers, canceller, wire=wire)
             except httpx.HTTPError as error:
-                failure = classify_failure(error, canceller, deadline_seconds)
+                failure = classify_failure(error, canceller, connect_limit, wire)
                 if not failure.sent and attempts == 1 and failure.kind in _RETRYABLE:
                     log.info("Connecting failed (%s); trying once more", failure.kind)
                     continue
@@ -417,7 +502,10 @@ def post_queue(
                 failure = Failure("connect", f"the URL cannot be used: {error}", False)
             except KeyboardInterrupt:
                 # Ctrl+C while waiting: the request may already be at the gateway.
-                failure = Failure("cancelled", "interrupted while waiting", sent=True)
+                sent = wire.may_have_left if wire.reported else True
+                failure = Failure(
+                    "cancelled", "interrupted while waiting", sent, wire.waited_ms()
+                )
             else:
                 return Exchange(
                     answer, None, attempts, _ms_since(started), shown_headers
@@ -425,7 +513,155 @@ def post_queue(
             return Exchange(None, failure, attempts, _ms_since(started), shown_headers)
     finally:
         if watchdog is not None:
-            watchdog.cancel()
+            watchdog.stop()
+
+
+# An HTTP field value (RFC 9110) in ASCII, which is how httpx encodes header
+# values: visible characters, with spaces or tabs only between them. h11, which
+# writes the headers, refuses control characters and white space at either end
+# (it lets DEL through, which no gateway would take in a token).
+_FIELD_VALUE = re.compile(r"[\x21-\x7e](?:[\x20\x09\x21-\x7e]*[\x21-\x7e])?")
+
+
+def _check_token_sendable(token: str) -> None:
+    """Refuse a token the HTTP client could not put in the ``Authorization`` header.
+
+    Such a token fails while the headers are encoded, after the connection is
+    open; refusing it first says what is wrong, and that nothing was sent. The
+    message names the position of the first bad character, never the token.
+
+    Raises:
+        SetupError: The token holds a character a header cannot carry.
+    """
+    if _FIELD_VALUE.fullmatch(authorization_header(token)["Authorization"]):
+        return
+    what = "it ends with white space" if token else "it is empty"
+    for index, char in enumerate(token):
+        if char in "\r\n":
+            kind = "a line break"
+        elif not char.isascii():
+            kind = "a character outside ASCII"
+        elif not char.isprintable() and char != "\t":
+            kind = "an invisible control character"
+        else:
+            continue
+        what = f"it holds {kind} (at position {index + 1} of {len(token)})"
+        break
+    raise SetupError(
+        f"The token cannot be sent in an HTTP header: {what}. Nothing was sent. "
+        "Set the token again, copied whole and without "
+        "anything around it (the profile's settings, `plan-runner token set`, or "
+        "PLAN_RUNNER_TOKEN)."
+    )
+
+
+class WireLog:
+    """What a request did on the wire, as httpcore's ``trace`` events report it.
+
+    Whether a failed request may have reached the gateway is decided here, by
+    what happened, not by the type of the error: a proxy that never answers the
+    tunnel request (CONNECT) fails with a read timeout although the run's own
+    request was never written. The rule: the request may have left once its
+    headers began to be sent (to the gateway, or to a plain-http proxy that
+    forwards it), unless the HTTP library refused to encode them, which it
+    does before it writes a byte. Everything before (TCP, the proxy's CONNECT,
+    TLS) sends nothing of the run.
+
+    A transport that reports no events (a test's mock) leaves the decision to
+    the type of the error (see :func:`classify_failure`).
+
+    Args:
+        on_sending: Called once the run's request begins to be sent.
+    """
+
+    def __init__(self, on_sending: Callable[[], None] | None = None) -> None:
+        self._on_sending = on_sending
+        self.reported = False
+        self.phase = "idle"
+        self.may_have_left = False
+        self._sending_since: float | None = None
+        self._tunnel_request = False
+
+    def __call__(self, name: str, info: dict[str, Any]) -> None:
+        """Take one ``trace`` event, such as ``http11.send_request_headers.started``."""
+        self.reported = True
+        step, _, stage = name.rpartition(".")
+        step = step.rpartition(".")[2]
+        if step in ("connect_tcp", "connect_unix_socket") and stage == "started":
+            self.phase = "connecting"
+        elif step == "start_tls" and stage == "started":
+            self.phase = "tls"
+        elif step == "send_request_headers":
+            self._on_headers(stage, info)
+        elif step == "receive_response_headers" and stage == "started":
+            self.phase = "tunnel" if self._tunnel_request else "waiting"
+
+    def _on_headers(self, stage: str, info: dict[str, Any]) -> None:
+        if stage == "started":
+            request = info.get("request")
+            self._tunnel_request = getattr(request, "method", None) == b"CONNECT"
+            if self._tunnel_request:
+                self.phase = "tunnel"
+                return
+            self.phase = "sending"
+            self.may_have_left = True
+            self._sending_since = time.monotonic()
+            if self._on_sending is not None:
+                self._on_sending()
+        elif (
+            stage == "failed"
+            and not self._tunnel_request
+            and isinstance(info.get("exception"), httpcore.LocalProtocolError)
+        ):
+            self.phase = "refused"
+            self.may_have_left = False
+
+    def waited_ms(self) -> int | None:
+        """Return how long since the request began to be sent, if it did."""
+        if self._sending_since is None:
+            return None
+        return _ms_since(self._sending_since)
+
+
+class _Watchdog:
+    """Cancels a run when the time of its current stage is up.
+
+    Arming it again replaces the earlier limit: the connection has its limit,
+    and the answer its own from when the request began to be sent.
+    """
+
+    def __init__(self, canceller: Canceller) -> None:
+        self._canceller = canceller
+        self._lock = threading.Lock()
+        self._timer: threading.Timer | None = None
+        self._generation = 0
+        self._stopped = False
+
+    def arm(self, seconds: float) -> None:
+        """Cancel the run ``seconds`` from now, unless armed again or stopped."""
+        with self._lock:
+            if self._stopped:
+                return
+            if self._timer is not None:
+                self._timer.cancel()
+            self._generation += 1
+            self._timer = threading.Timer(seconds, self._expire, (self._generation,))
+            self._timer.daemon = True
+            self._timer.start()
+
+    def stop(self) -> None:
+        """Let the run end without being cancelled."""
+        with self._lock:
+            self._stopped = True
+            if self._timer is not None:
+                self._timer.cancel()
+
+    def _expire(self, generation: int) -> None:
+        with self._lock:
+            # A timer that fired as it was replaced has nothing left to bound.
+            if self._stopped or generation != self._generation:
+                return
+            self._canceller.cancel("deadline")
 
 
 _RETRYABLE = frozenset({"connect", "connect_timeout"})
@@ -437,8 +673,12 @@ def _send_once(
     body: bytes,
     headers: dict[str, str],
     canceller: Canceller | None,
+    *,
+    wire: WireLog,
 ) -> Answer:
-    request = client.build_request("POST", url, content=body, headers=headers)
+    request = client.build_request(
+        "POST", url, content=body, headers=headers, extensions={"trace": wire}
+    )
     response = client.send(request, stream=True)
     try:
         response_headers = {k.lower(): v for k, v in response.headers.items()}
@@ -452,7 +692,9 @@ def _send_once(
                     break
         except httpx.TransportError as error:
             if canceller is not None and canceller.expired:
-                interrupted = "the answer arrived too slowly and was cut off"
+                waited = wire.waited_ms()
+                after = "" if waited is None else f" after {seconds_text(waited)} s"
+                interrupted = f"the answer arrived too slowly and was cut off{after}"
             else:
                 name = type(error).__name__
                 interrupted = f"the connection failed while reading the answer ({name})"
@@ -525,20 +767,69 @@ class _BodyReader:
 def classify_failure(
     error: httpx.HTTPError,
     canceller: Canceller | None = None,
-    deadline_seconds: float | None = None,
+    connect_seconds: float | None = None,
+    wire: WireLog | None = None,
 ) -> Failure:
-    """Say what kind of failure ``error`` is, and whether bytes may have left."""
-    detail = _describe_error(error)
+    """Say what kind of failure ``error`` is, and whether bytes may have left.
+
+    ``wire``, when it saw the request's events, decides whether the request
+    may have left; otherwise the type of ``error`` does. ``connect_seconds``
+    is the time connecting was allowed, for the words of a deadline.
+    """
+    failure = _failure_by_type(error)
+    witnessed = wire is not None and wire.reported
+    sent = wire.may_have_left if wire is not None and witnessed else failure.sent
+    waited = wire.waited_ms() if wire is not None and sent else None
+    phase = wire.phase if wire is not None and witnessed else ""
     if canceller is not None and canceller.cancelled:
-        sent = not isinstance(error, httpx.ConnectError | httpx.ConnectTimeout)
+        if not witnessed:
+            sent = not isinstance(error, httpx.ConnectError | httpx.ConnectTimeout)
         if canceller.expired:
-            within = f" within {deadline_seconds:g} s" if deadline_seconds else ""
-            if not sent:
-                return Failure("connect_timeout", f"no connection{within}", False)
-            return Failure("read_timeout", f"no complete answer{within}", True)
-        return Failure("cancelled", "the run was cancelled (the app was closing)", sent)
+            if sent:
+                within = "" if waited is None else f" within {seconds_text(waited)} s"
+                return Failure(
+                    "read_timeout", f"no complete answer{within}", True, waited
+                )
+            within = f" within {connect_seconds:g} s" if connect_seconds else ""
+            if phase == "tunnel":
+                return Failure(
+                    "proxy",
+                    f"the proxy did not open a tunnel to the gateway{within} "
+                    "(no answer to CONNECT)",
+                    False,
+                )
+            return Failure("connect_timeout", f"no connection{within}", False)
+        return Failure(
+            "cancelled", "the run was cancelled (the app was closing)", sent, waited
+        )
+    if sent == failure.sent:
+        return dataclasses.replace(failure, waited_ms=waited)
+    if sent:
+        # The error's type says "never connected", yet the request began to
+        # leave: the wire is what counts.
+        return dataclasses.replace(failure, sent=True, waited_ms=waited)
+    if phase == "tunnel":
+        return Failure(
+            "proxy",
+            f"the proxy did not answer the request to open a tunnel (CONNECT): "
+            f"{failure.detail}",
+            False,
+        )
+    if phase == "refused":
+        return Failure(
+            "header",
+            "the request's headers could not be encoded (a value holds characters "
+            "an HTTP header cannot carry)",
+            False,
+        )
+    return Failure("connect", f"{failure.detail} (while connecting)", False)
+
+
+def _failure_by_type(error: httpx.HTTPError) -> Failure:
+    """Classify ``error`` by its type alone, as if nothing else were known."""
+    detail = _describe_error(error)
     if isinstance(error, httpx.ProxyError):
-        return Failure("proxy", detail, sent=False)
+        return Failure("proxy", detail, sent=False, proxy_status=_proxy_status(error))
     if isinstance(error, httpx.ConnectTimeout):
         return Failure("connect_timeout", detail, sent=False)
     if isinstance(error, httpx.ConnectError):
@@ -561,7 +852,17 @@ def classify_failure(
     return Failure("protocol", detail, sent=True)
 
 
+def _proxy_status(error: httpx.ProxyError) -> int | None:
+    # httpcore words a refused tunnel as "<status> <reason>".
+    match = re.match(r"([1-5][0-9][0-9])\b", str(error))
+    return int(match.group(1)) if match else None
+
+
 def _describe_error(error: BaseException) -> str:
+    if isinstance(error, httpx.LocalProtocolError):
+        # Its text quotes the header value it refused, which may be the token
+        # in a form (escaped) that redaction does not recognise.
+        return "the request could not be encoded (LocalProtocolError)"
     text = str(error) or type(error).__name__
     return text.splitlines()[0][:300]
 

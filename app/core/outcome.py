@@ -26,7 +26,7 @@ from enum import StrEnum
 from typing import Any
 
 from app.core.contract import Envelope, parse_envelope
-from app.core.exchange import Answer, Exchange, Failure
+from app.core.exchange import Answer, Exchange, Failure, seconds_text
 from app.core.tokens import humanize_seconds
 
 MESSAGE_CHARS = 2000
@@ -319,6 +319,7 @@ def _read_answer(
         "location",
         "retry-after",
         "www-authenticate",
+        "proxy-authenticate",
     ):
         if name in headers:
             facts[name] = cut(headers[name], EXCERPT_CHARS)
@@ -350,6 +351,8 @@ def _decode_answer(answer: Answer, reading: _Reading, ctx: RunContext) -> _Verdi
 
     if 300 <= status < 400:
         return _redirected(answer.status, reading.headers, ctx)
+    if status == 407:
+        return _proxy_sign_in(ctx, said, reading.headers.get("proxy-authenticate"))
     if (
         status in (401, 403)
         or code == CODE_AUTH
@@ -598,6 +601,38 @@ def _invalid(status: int, ctx: RunContext, said: str) -> _Verdict:
     )
 
 
+def _proxy_sign_in(ctx: RunContext, said: str, challenge: str | None) -> _Verdict:
+    """Word an HTTP 407: a proxy wants a sign-in; the gateway never saw the run.
+
+    It is the same whether the proxy forwards plain-http runs (the 407 is its
+    answer) or refuses to open a tunnel for https ones (no answer at all).
+    """
+    proxy = f"The proxy {ctx.proxy}" if ctx.proxy else "A proxy on the way"
+    if ctx.proxy and "@" in ctx.proxy:
+        fix = (
+            "It refused the user name and password in the proxy setting: check "
+            "them, or ask IT for the right ones."
+        )
+    else:
+        fix = (
+            "Put your proxy user name and password in the proxy setting "
+            "(http://user:password@host:port), or ask IT."
+        )
+    where = (
+        "The proxy setting is HTTPS_PROXY, HTTP_PROXY or ALL_PROXY, or the "
+        "profile's proxy; `plan-runner status` says which applies."
+    )
+    shown = "" if challenge is None else f"; Proxy-Authenticate: {one_line(challenge)}"
+    return _Verdict(
+        Category.NETWORK,
+        f"{proxy} asks for a sign-in (HTTP 407)",
+        f"The run did not get past the proxy, so nothing was queued. {fix} {where}",
+        f"HTTP 407 Proxy Authentication Required from "
+        f"{ctx.proxy or 'a proxy between this machine and the gateway'}{said}"
+        f"{shown}. The gateway {ctx.host} never saw the run.",
+    )
+
+
 def _maybe_queued(title: str, ctx: RunContext, support: str) -> _Verdict:
     return _Verdict(
         Category.UNKNOWN,
@@ -614,9 +649,16 @@ def _decode_failure(
     facts["failure"] = failure.kind
     facts["failure_detail"] = failure.detail
     facts["request_may_have_left"] = "yes" if failure.sent else "no"
+    if failure.waited_ms is not None:
+        facts["waited_for_answer_ms"] = str(failure.waited_ms)
     if failure.sent:
+        waited = (
+            f"{ctx.read_timeout:g}"
+            if failure.waited_ms is None
+            else seconds_text(failure.waited_ms)
+        )
         titles = {
-            "read_timeout": f"No answer within {ctx.read_timeout:g} s: "
+            "read_timeout": f"No answer within {waited} s: "
             "the plan may have been queued",
             "dropped": "The connection dropped before the gateway answered: "
             "the plan may have been queued",
@@ -642,13 +684,27 @@ def _decode_failure(
             f"{nothing_sent} Run it again when ready.",
             failure.detail,
         )
+    if failure.kind == "header":
+        return _Verdict(
+            Category.NETWORK,
+            "The request could not be sent: a header holds characters HTTP forbids",
+            f"{nothing_sent} Set the token again, copied whole and without anything "
+            "around it (the profile's settings, `plan-runner token set`, or "
+            "PLAN_RUNNER_TOKEN); if that does not help, tell support.",
+            f"The HTTP client refused to encode the request: {failure.detail}. A "
+            "line break or control character in the stored token is the usual "
+            "cause (`plan-runner status` shows the token's facts).",
+        )
+    if failure.kind == "proxy" and failure.proxy_status == 407:
+        return _proxy_sign_in(ctx, "", None)
     if ctx.proxy and failure.kind in ("dns", "connect", "connect_timeout", "proxy"):
         return _Verdict(
             Category.NETWORK,
             f"Cannot reach the gateway through the proxy {ctx.proxy}",
             f"{nothing_sent} Runs to {ctx.host} go through the proxy {ctx.proxy}, "
-            "which could not be reached or refused the connection. Check the proxy "
-            "setting (HTTPS_PROXY, HTTP_PROXY, NO_PROXY, or the profile's proxy).",
+            "which could not be reached, did not answer, or refused the connection. "
+            "Check the proxy setting (HTTPS_PROXY, HTTP_PROXY, NO_PROXY, or the "
+            "profile's proxy).",
             f"Through proxy {ctx.proxy}: {failure.kind}: {failure.detail}. "
             "`plan-runner status` says where the proxy setting comes from.",
         )

@@ -83,28 +83,40 @@ class RunResult:
     history_problem: str | None = None
 
 
-def check_transport(gateway: GatewayUrl, allow_plain_http: bool) -> None:
+def check_transport(
+    gateway: GatewayUrl, allow_plain_http: bool, *, ad_hoc: bool = False
+) -> None:
     """Refuse to send a token over plain http to another machine without consent.
+
+    ``ad_hoc`` says the gateway was given on the command line (``--gateway``)
+    rather than by a profile, which changes where the consent is given.
 
     Raises:
         SetupError: The gateway is plain http on a remote host and the profile
-            has not allowed it.
+            (or the command line) has not allowed it.
     """
     if gateway.is_plain_http and not gateway.is_loopback and not allow_plain_http:
+        consent = (
+            "or add --allow-plain-http"
+            if ad_hoc
+            else "or allow plain http in the profile's settings"
+        )
         raise SetupError(
             f"Plan Runner will not send your token unencrypted to {gateway.host}. "
-            "Use an https:// gateway URL, or allow plain http in the profile's "
-            "settings if this is a test gateway on a network you trust."
+            f"Use an https:// gateway URL, {consent} if this is a test gateway on "
+            "a network you trust."
         )
 
 
-def run_deadline(settings: ClientSettings) -> float:
-    """Return how long a whole run may take: the read timeout plus a connection.
+def connect_deadline(settings: ClientSettings) -> float:
+    """Return how long a run may take to connect (TCP, a proxy's tunnel, TLS).
 
-    Connecting may take the connect timeout, but never longer than the read
-    timeout itself, so ``--timeout 3`` means a few seconds, not thirteen.
+    The connect timeout, but never longer than the read timeout itself: a run
+    waits at most the read timeout for its answer once connected, plus at most
+    as long again to connect, so ``--timeout 3`` means six seconds at most, not
+    thirteen.
     """
-    return settings.read_timeout + min(settings.connect_timeout, settings.read_timeout)
+    return min(settings.connect_timeout, settings.read_timeout)
 
 
 class Runner:
@@ -161,10 +173,13 @@ class Runner:
         """Send the run once and return its outcome, recorded in the history.
 
         Raises:
-            SetupError: The run cannot be sent safely (nothing was sent).
+            SetupError: The run cannot be sent safely, or the token cannot be
+                put in an HTTP header (nothing was sent).
         """
         self._redactor.add(request.token)
-        check_transport(request.gateway, request.allow_plain_http)
+        check_transport(
+            request.gateway, request.allow_plain_http, ad_hoc=request.profile is None
+        )
         body = QueueRequest(plan_id=request.plan_id, user_id=request.user_id).body()
         settings = for_gateway(request.client, request.gateway)
         context = self.context(
@@ -188,7 +203,8 @@ class Runner:
                 request.gateway.queue_url,
                 body,
                 request.token,
-                deadline_seconds=run_deadline(settings),
+                answer_seconds=settings.read_timeout,
+                connect_seconds=connect_deadline(settings),
                 canceller=canceller,
             )
         outcome = decode(exchange, context, self._redactor.redact)

@@ -34,7 +34,7 @@ def test_one_post_with_the_token_in_the_one_header():
 
     with mock_client(handler) as client:
         exchange = post_queue(
-            client, "https://gw.test/queue", BODY, "tok", deadline_seconds=5
+            client, "https://gw.test/queue", BODY, "tok", answer_seconds=5
         )
     assert len(seen) == 1
     assert seen[0].method == "POST"
@@ -58,7 +58,7 @@ def test_a_connection_that_never_opened_is_retried_once():
 
     with mock_client(handler) as client:
         exchange = post_queue(
-            client, "https://gw.test/queue", BODY, "t", deadline_seconds=5
+            client, "https://gw.test/queue", BODY, "t", answer_seconds=5
         )
     assert len(calls) == 2
     assert exchange.attempts == 2
@@ -74,7 +74,7 @@ def test_a_connection_that_fails_twice_is_not_tried_a_third_time():
 
     with mock_client(handler) as client:
         exchange = post_queue(
-            client, "https://gw.test/queue", BODY, "t", deadline_seconds=5
+            client, "https://gw.test/queue", BODY, "t", answer_seconds=5
         )
     assert len(calls) == 2
     assert exchange.failure is not None
@@ -100,7 +100,7 @@ def test_nothing_is_resent_once_bytes_may_have_left(error, kind):
 
     with mock_client(handler) as client:
         exchange = post_queue(
-            client, "https://gw.test/queue", BODY, "t", deadline_seconds=5
+            client, "https://gw.test/queue", BODY, "t", answer_seconds=5
         )
     assert len(calls) == 1
     assert exchange.failure is not None
@@ -112,7 +112,7 @@ def test_redirects_are_never_followed(simulator):
     simulator.set_scenario("redirect")
     with build_client(ClientSettings(read_timeout=5)) as client:
         exchange = post_queue(
-            client, simulator.url + "/queue", BODY, "demo-token", deadline_seconds=5
+            client, simulator.url + "/queue", BODY, "demo-token", answer_seconds=5
         )
     assert exchange.answer is not None
     assert exchange.answer.status == 302
@@ -123,7 +123,7 @@ def test_a_huge_body_is_read_only_up_to_the_bound(simulator):
     simulator.set_scenario("huge")
     with build_client(ClientSettings(read_timeout=5)) as client:
         exchange = post_queue(
-            client, simulator.url + "/queue", BODY, "demo-token", deadline_seconds=5
+            client, simulator.url + "/queue", BODY, "demo-token", answer_seconds=5
         )
     assert exchange.answer is not None
     assert exchange.answer.truncated
@@ -135,7 +135,7 @@ def test_a_slow_trickle_is_cut_off_by_the_deadline(simulator):
     started = time.monotonic()
     with build_client(ClientSettings(read_timeout=1)) as client:
         exchange = post_queue(
-            client, simulator.url + "/queue", BODY, "demo-token", deadline_seconds=1
+            client, simulator.url + "/queue", BODY, "demo-token", answer_seconds=1
         )
     assert time.monotonic() - started < 4
     assert exchange.answer is not None
@@ -146,7 +146,7 @@ def test_a_dropped_connection_is_not_resent(simulator):
     simulator.set_scenario("drop")
     with build_client(ClientSettings(read_timeout=5)) as client:
         exchange = post_queue(
-            client, simulator.url + "/queue", BODY, "demo-token", deadline_seconds=5
+            client, simulator.url + "/queue", BODY, "demo-token", answer_seconds=5
         )
     assert exchange.failure is not None
     assert exchange.failure.kind == "dropped"
@@ -157,7 +157,7 @@ def test_a_closed_port_is_a_network_failure_that_never_left():
     with Simulator() as sim:
         url = sim.url
     with build_client(ClientSettings(connect_timeout=2)) as client:
-        exchange = post_queue(client, url + "/queue", BODY, "t", deadline_seconds=2)
+        exchange = post_queue(client, url + "/queue", BODY, "t", answer_seconds=2)
     assert exchange.failure is not None
     assert exchange.failure.kind == "connect"
     assert not exchange.failure.sent
@@ -176,7 +176,7 @@ def test_cancel_aborts_a_request_that_never_answers(simulator):
             simulator.url + "/queue",
             BODY,
             "demo-token",
-            deadline_seconds=30,
+            answer_seconds=30,
             canceller=canceller,
         )
     timer.join()
@@ -202,7 +202,7 @@ def tls_simulator(test_ca):
 def test_an_untrusted_certificate_is_reported_as_tls(tls_simulator):
     with build_client(ClientSettings(connect_timeout=3)) as client:
         exchange = post_queue(
-            client, tls_simulator.url + "/queue", BODY, "demo-token", deadline_seconds=3
+            client, tls_simulator.url + "/queue", BODY, "demo-token", answer_seconds=3
         )
     assert exchange.failure is not None
     assert exchange.failure.kind == "tls"
@@ -217,7 +217,7 @@ def test_an_extra_ca_file_adds_to_the_os_trust_store(tls_simulator, test_ca, tmp
     settings = ClientSettings(extra_ca_file=ca_file, read_timeout=3)
     with build_client(settings) as client:
         exchange = post_queue(
-            client, tls_simulator.url + "/queue", BODY, "demo-token", deadline_seconds=3
+            client, tls_simulator.url + "/queue", BODY, "demo-token", answer_seconds=3
         )
     assert exchange.answer is not None
     assert exchange.answer.status == 200
@@ -254,7 +254,7 @@ def test_a_malformed_redirect_location_is_kept_and_never_raises(location):
         ClientSettings(), transport=httpx.MockTransport(handler)
     ) as client:
         exchange = post_queue(
-            client, "https://gw.test/queue", BODY, "t", deadline_seconds=5
+            client, "https://gw.test/queue", BODY, "t", answer_seconds=5
         )
     assert exchange.answer is not None
     assert exchange.answer.status == 301

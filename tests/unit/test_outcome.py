@@ -565,6 +565,7 @@ FAILURES = [
     ("tls", False, Category.NETWORK, "not trusted"),
     ("proxy", False, Category.NETWORK, "proxy"),
     ("pool_timeout", False, Category.NETWORK, "Cannot connect"),
+    ("header", False, Category.NETWORK, "could not be sent"),
     ("cancelled", False, Category.NETWORK, "cancelled before it connected"),
     ("read_timeout", True, Category.UNKNOWN, "No answer within 30 s"),
     ("dropped", True, Category.UNKNOWN, "connection dropped"),
@@ -632,3 +633,37 @@ def test_outcome_json_keeps_ids_as_integers():
         "duration_ms",
     ):
         assert key in document
+
+
+def test_a_read_timeout_names_the_time_really_waited_for_the_answer():
+    failure = Failure("read_timeout", "timed out", True, waited_ms=3004)
+    outcome = decode(Exchange(None, failure, 1, 6010), CONTEXT)
+    assert outcome.title.startswith("No answer within 3 s:")
+    assert outcome.facts["waited_for_answer_ms"] == "3004"
+
+
+@pytest.mark.parametrize("proxy", [None, "http://alice:***@proxy.test:3128"])
+def test_a_407_answer_is_a_proxy_sign_in_never_the_gateways_refusal(proxy):
+    context = RunContext(**{**CONTEXT.__dict__, "proxy": proxy})
+    headers = {**HTML, "proxy-authenticate": 'Basic realm="corp"'}
+    answer = Answer(407, headers, b"<html><h1>Sign in</h1></html>")
+    outcome = decode(Exchange(answer, None, 1, 1), context)
+    assert outcome.category is Category.NETWORK
+    assert outcome.http_status == 407
+    assert "sign-in (HTTP 407)" in outcome.title
+    assert (proxy or "A proxy") in outcome.title
+    assert "gateway URL" not in outcome.advice
+    assert "proxy setting" in outcome.advice
+    assert outcome.facts["proxy-authenticate"] == 'Basic realm="corp"'
+
+
+def test_a_tunnel_refused_with_407_reads_like_a_407_answer():
+    context = RunContext(**{**CONTEXT.__dict__, "proxy": "http://proxy.test:3128"})
+    failure = Failure(
+        "proxy", "407 Proxy Authentication Required", False, proxy_status=407
+    )
+    refused = decode(Exchange(None, failure, 1, 1), context)
+    answered = decode(Exchange(Answer(407, HTML, b""), None, 1, 1), context)
+    assert refused.category is answered.category is Category.NETWORK
+    assert refused.title == answered.title
+    assert refused.advice == answered.advice

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from app.core.diagnostics.proxies import _as_httpx_reads, effective_proxy
 from app.core.errors import SetupError
 from app.core.exchange import ClientSettings, mask_proxy, proxy_in_use
-from app.core.http import build_client, post_queue
+from app.core.http import build_client, post_queue, proxy_routes
 from app.core.urls import parse_gateway_url
 
 BODY = b'{"planId":681,"userId":1}'
@@ -57,10 +57,17 @@ ENVIRONMENTS = [
 ]
 
 
+URLS = [
+    GATEWAY,
+    "https://gw.example.test:443/queue",
+    "http://gw.example.test/q",
+    # The same name, with the final dot of the DNS root.
+    "https://gw.example.test./queue",
+]
+
+
 @pytest.mark.parametrize("environment", ENVIRONMENTS)
-@pytest.mark.parametrize(
-    "url", [GATEWAY, "https://gw.example.test:443/queue", "http://gw.example.test/q"]
-)
+@pytest.mark.parametrize("url", URLS)
 def test_the_proxy_a_run_names_is_the_one_httpx_uses(clean_env, environment, url):
     for name, value in environment.items():
         clean_env.setenv(name, value)
@@ -75,9 +82,7 @@ def proxy_named_by_a_run(url):
 
 
 @pytest.mark.parametrize("environment", ENVIRONMENTS)
-@pytest.mark.parametrize(
-    "url", [GATEWAY, "https://gw.example.test:443/queue", "http://gw.example.test/q"]
-)
+@pytest.mark.parametrize("url", URLS)
 def test_the_diagnostics_name_the_proxy_a_run_uses(clean_env, environment, url):
     for name, value in environment.items():
         clean_env.setenv(name, value)
@@ -116,7 +121,7 @@ def test_a_socks_proxy_that_does_not_apply_is_no_error(clean_env):
 def test_a_request_never_goes_around_an_unusable_proxy(clean_env):
     clean_env.setenv("HTTPS_PROXY", "socks5://127.0.0.1:9")
     with build_client(ClientSettings()) as client:
-        exchange = post_queue(client, GATEWAY, BODY, "tok", deadline_seconds=5)
+        exchange = post_queue(client, GATEWAY, BODY, "tok", answer_seconds=5)
     assert exchange.failure is not None
     assert exchange.failure.kind == "proxy"
     assert not exchange.failure.sent
@@ -164,12 +169,71 @@ def test_a_run_goes_through_the_proxy_it_names(clean_env, loopback_proxy):
     clean_env.setenv("HTTPS_PROXY", "socks5://127.0.0.1:9")
     named = proxy_in_use(url, ClientSettings())
     with build_client(ClientSettings()) as client:
-        exchange = post_queue(client, url, BODY, "tok", deadline_seconds=5)
+        exchange = post_queue(client, url, BODY, "tok", answer_seconds=5)
     assert exchange.answer is not None
     assert exchange.answer.status == 200
     assert seen == [url]
     assert named == proxy
     assert mask_proxy(named) == proxy.replace(":secret@", ":***@")
+
+
+@pytest.mark.parametrize(
+    ("entry", "note"),
+    [
+        ("*.example.test", "matches nothing"),
+        ("gw.*.test", "matches nothing"),
+        ("*example.test", "matches nothing"),
+        ("10.0.0.0/8", "matches only the address 10.0.0.0"),
+        ("127.0.0.0/8", "matches only the address 127.0.0.0"),
+        ("example.test", None),
+        (".example.test", None),
+        ("10.0.0.1", None),
+        ("localhost", None),
+        ("::1", None),
+        ("https://gw.example.test", None),
+        ("gw.example.test:8443", None),
+    ],
+)
+def test_a_no_proxy_entry_the_client_does_not_honour_is_named(clean_env, entry, note):
+    clean_env.setenv("HTTPS_PROXY", "http://corp.test:3128")
+    clean_env.setenv("NO_PROXY", f"other.test,{entry}")
+    ignored = proxy_routes(ClientSettings()).ignored
+    if note is None:
+        assert ignored == ()
+    else:
+        assert len(ignored) == 1
+        assert f"the NO_PROXY entry {entry!r} {note}" in ignored[0]
+
+
+def test_a_wildcard_entry_is_told_the_form_the_client_understands(clean_env):
+    clean_env.setenv("HTTPS_PROXY", "http://corp.test:3128")
+    clean_env.setenv("NO_PROXY", "*.example.test")
+    (note,) = proxy_routes(ClientSettings()).ignored
+    assert "write '.example.test' for the subdomains of 'example.test'" in note
+    assert proxy_in_use(GATEWAY, ClientSettings()) == "http://corp.test:3128"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://gw.example.test./queue",
+        "http://gw.example.test.:18080/queue",
+        "https://www.gw.example.test./queue",
+    ],
+)
+def test_a_gateway_name_with_the_root_dot_is_exempted_by_no_proxy(clean_env, url):
+    clean_env.setenv("ALL_PROXY", "http://corp.test:3128")
+    clean_env.setenv("NO_PROXY", "gw.example.test")
+    assert proxy_in_use(url, ClientSettings()) is None
+    assert proxy_the_client_uses(url) is None
+    assert proxy_routes(ClientSettings()).ignored == ()
+    facts = effective_proxy(
+        parse_gateway_url(url.rsplit("/", 1)[0]),
+        ClientSettings(),
+        environ={"ALL_PROXY": "http://corp.test:3128", "NO_PROXY": "gw.example.test"},
+    )
+    assert facts.proxy_url is None
+    assert "entry 'gw.example.test' matches" in facts.detail
 
 
 def test_a_password_with_a_slash_is_hidden():

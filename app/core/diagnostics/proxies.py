@@ -274,8 +274,11 @@ def _route(
     proxy = routes.mounts[pattern]
     if proxy is not None:
         return _Route(proxy=proxy, variable=origins[pattern])
+    # The routes add a twin of each name with the DNS root's final dot
+    # ("gw.example.com."); it stands for the entry it was made from.
+    entry = origins.get(pattern) or origins.get(pattern.replace(".:", ":").rstrip("."))
     return _Route(
-        bypass=f"{found['no'][0]} entry {origins[pattern]!r} matches {gateway.host}",
+        bypass=f"{found['no'][0]} entry {entry!r} matches {gateway.host}",
         otherwise=_without_no_proxy(gateway, settings, found),
     )
 
