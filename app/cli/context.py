@@ -85,7 +85,9 @@ class CliContext:
             from app.core.history import HistoryStore  # noqa: PLC0415
 
             try:
-                self._history = HistoryStore.open(self.paths.history_file)
+                self._history = HistoryStore.open(
+                    self.paths.history_file, progress=warn
+                )
             except HistoryError as error:
                 warn(f"{error} This run is not recorded.")
                 return None
