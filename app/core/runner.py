@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Protocol
 
 from app.core.contract import QueueRequest
-from app.core.errors import SetupError
+from app.core.errors import HistoryError, SetupError
 from app.core.exchange import (
     Canceller,
     ClientSettings,
@@ -228,6 +228,10 @@ class Runner:
                 plan_name=request.plan_name if request else None,
                 user_name=request.user_name if request else None,
             )
+        except HistoryError as error:
+            # Its message says already what could not be saved, and why.
+            log.warning("Could not record the run in the history: %s", error)
+            return str(error)
         except Exception as error:
             log.exception("Could not record the run in the history")
             return f"The run could not be saved in the history: {error}"

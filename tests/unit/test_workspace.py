@@ -7,6 +7,7 @@ import pytest
 
 from app.core.errors import (
     ConfigError,
+    HistoryError,
     InputError,
     KeyringError,
     PolicyLockedError,
@@ -136,6 +137,31 @@ def test_a_failed_history_write_never_changes_the_outcome(workspace, redactor):
     result = runner.run(workspace.run_request("p", 681, 1))
     assert result.outcome.category is Category.QUEUED
     assert "disk full" in result.history_problem
+
+
+def test_a_history_error_is_reported_in_its_own_words_once(workspace, redactor):
+    workspace.save_profile(Profile(name="p"), gateway_url="https://gw", token=TOKEN)
+    said = "Could not save the run in the history: another program has it open."
+
+    class LockedHistory:
+        def record(self, outcome, **names):
+            raise HistoryError(said)
+
+    runner = Runner(
+        redactor,
+        history=LockedHistory(),
+        client_factory=lambda settings, canceller: build_client(
+            settings,
+            canceller,
+            transport=httpx.MockTransport(
+                lambda request: httpx.Response(
+                    200, json={"data": None, "result": {"code": 0, "message": "ok"}}
+                )
+            ),
+        ),
+    )
+    result = runner.run(workspace.run_request("p", 681, 1))
+    assert result.history_problem == said
 
 
 def test_plain_http_to_a_remote_host_is_refused_without_consent(workspace, redactor):
