@@ -401,6 +401,10 @@ class Workspace:
 
     def remember_last_profile(self, name: str) -> None:
         """Remember the profile used last, for the next start."""
+        if self.settings.last_profile == name:
+            # Nothing to say: the file is not locked and read again for each run.
+            # (Had another window picked another profile since, its choice stands.)
+            return
         self._change_settings(
             lambda settings: (
                 settings

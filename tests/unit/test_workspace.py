@@ -514,3 +514,17 @@ def test_a_removal_the_keyring_may_have_done_does_not_say_nothing_changed(
     assert "Nothing was changed" not in message
     assert message.endswith("The profile's settings were put back as they were.")
     assert [p.name for p in workspace.profiles()] == ["a"]
+
+
+def test_remembering_the_same_profile_again_leaves_the_file_alone(
+    workspace, monkeypatch
+):
+    workspace.save_profile(Profile(name="p"), gateway_url="https://gw", token=TOKEN)
+    workspace.remember_last_profile("p")
+
+    def touched(*_args, **_kwargs):
+        raise AssertionError("the settings file was locked and read again")
+
+    monkeypatch.setattr(workspace.settings_store, "update", touched)
+    workspace.remember_last_profile("p")  # once a run: no lock, no read
+    assert workspace.settings.last_profile == "p"
