@@ -65,6 +65,7 @@ from app.gui.main import (
     qt_message_handler,
     settle_startup_objects,
 )
+from app.gui.main_window import DEFAULT_SIZE
 from app.gui.tasks import TaskRunner
 from app.sim import Simulator
 
@@ -113,6 +114,9 @@ def main() -> int:
         tasks = TaskRunner(app)
         gui = build_gui(paths, redactor, tasks, secrets=secrets)
         window = gui.window
+        # The offscreen screen is 800x800; the app fits its first window to the
+        # screen. Measured at the size it opens with on a desktop screen.
+        window.resize(DEFAULT_SIZE)
         try:
             wait_for_signal(window.connections_loaded, 10, window.show)
             settle_startup_objects()  # as run_app does once the window is open
