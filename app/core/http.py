@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import ipaddress
 import logging
 import os
 import re
@@ -40,6 +39,7 @@ from app.core.exchange import (
     mask_proxy,
     seconds_text,
 )
+from app.core.urls import is_ip_address
 
 log = logging.getLogger(__name__)
 
@@ -329,17 +329,9 @@ def _with_root_dot(pattern: str) -> str | None:
         return None
     host, colon, port = hostport.partition(":")
     bare = host.lstrip("*")
-    if not bare or bare.endswith(".") or "*" in bare or _is_address(bare):
+    if not bare or bare.endswith(".") or "*" in bare or is_ip_address(bare):
         return None
     return f"{scheme}://{host}.{colon}{port}{slash}{path}"
-
-
-def _is_address(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
 
 
 def route_for(

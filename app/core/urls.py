@@ -69,6 +69,15 @@ class GatewayUrl:
         return self.base
 
 
+def is_ip_address(host: str) -> bool:
+    """Whether ``host`` is an IP address (v4 or v6, without brackets), not a name."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
 def is_loopback_host(host: str) -> bool:
     """Return whether ``host`` names this machine.
 

@@ -7,7 +7,6 @@ The doctor never sends a run. It resolves, connects, shakes hands and sends one
 from __future__ import annotations
 
 import dataclasses
-import ipaddress
 import json
 import logging
 import socket
@@ -26,7 +25,7 @@ from app.core.diagnostics.status import EXIT_NETWORK, EXIT_OK, EXIT_SETUP
 from app.core.errors import PlanRunnerError, SetupError
 from app.core.exchange import ClientSettings, for_gateway
 from app.core.outcome import text_excerpt
-from app.core.urls import GatewayUrl, parse_gateway_url
+from app.core.urls import GatewayUrl, is_ip_address, parse_gateway_url
 
 # httpx (and app.core.http) are imported by the functions that send, so that the
 # status panel and `plan-runner status` start without them.
@@ -183,14 +182,6 @@ def _ms(started: float) -> float:
     return round((time.monotonic() - started) * 1000, 1)
 
 
-def _is_address(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
-
-
 def _resolve(host: str, port: int, timeout: float) -> tuple[list[str], str | None]:
     """Resolve ``host`` within ``timeout``; return addresses or why not.
 
@@ -256,7 +247,7 @@ class _Doctor:
 
     def dns(self) -> DoctorStep:
         host = self.gateway.host
-        if _is_address(host):
+        if is_ip_address(host):
             self.addresses = [host]
             return DoctorStep(
                 "DNS",
@@ -346,7 +337,7 @@ class _Doctor:
         host, port = self.target
         what = f"the proxy {host}:{port}" if self.via_proxy else f"{host}:{port}"
         if self.via_proxy or not self.addresses:
-            if _is_address(host):
+            if is_ip_address(host):
                 addresses: list[str] = [host]
             else:
                 addresses, error = _resolve(host, port, self.timeout)
