@@ -23,16 +23,22 @@ from app.gui.settings_dialog import SettingsDialog
 PROFILE = "Stage"
 
 
-@pytest.mark.parametrize("number", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
-def test_a_quit_signal_mid_run_cancels_it_records_it_and_leaves(
-    qtbot, gateway, add_profile, open_gui, paths, number
-):
+def run_that_hangs(qtbot, gateway, add_profile, open_gui):
+    """Open the window and press Run against a gateway that never answers."""
     add_profile(PROFILE, gateway.url, read_timeout=60, default_user=1)
     gateway.set_scenario("hang")
     window = open_gui().window
     window.plan_field.set_text("681")
     window.run_button.click()
     qtbot.waitUntil(lambda: len(gateway.queue_posts) == 1, timeout=5000)
+    return window
+
+
+@pytest.mark.parametrize("number", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
+def test_a_quit_signal_mid_run_cancels_it_records_it_and_leaves(
+    qtbot, gateway, add_profile, open_gui, paths, number
+):
+    window = run_that_hangs(qtbot, gateway, add_profile, open_gui)
 
     previous = signal.getsignal(number)
     left: list[int] = []
@@ -54,12 +60,7 @@ def test_a_quit_signal_mid_run_cancels_it_records_it_and_leaves(
 def test_a_quit_signal_drops_unsaved_settings_without_asking_and_records_the_run(
     qtbot, gateway, add_profile, open_gui, paths, monkeypatch
 ):
-    add_profile(PROFILE, gateway.url, read_timeout=60, default_user=1)
-    gateway.set_scenario("hang")
-    window = open_gui().window
-    window.plan_field.set_text("681")
-    window.run_button.click()
-    qtbot.waitUntil(lambda: len(gateway.queue_posts) == 1, timeout=5000)
+    window = run_that_hangs(qtbot, gateway, add_profile, open_gui)
     asked: list[str] = []
 
     def question(_parent, title, *_args, **_kwargs):
