@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import replace
 from datetime import datetime
+from pathlib import Path
 
 from app.core.outcome import Category, Outcome
 
@@ -30,3 +32,20 @@ def sample_outcome(started_at: datetime, /, **changes: object) -> Outcome:
         facts={"attempts": "1"},
     )
     return replace(base, **changes)  # type: ignore[arg-type]
+
+
+def mismatch_an_index(path: Path) -> None:
+    """Leave runs_by_plan holding entries that do not match the runs.
+
+    Its definition is changed under SQLite's feet, so the entries stay those of
+    the old one: the same damage as index pages gone stale.
+    """
+    connection = sqlite3.connect(path)
+    connection.execute("PRAGMA writable_schema = ON")
+    connection.execute(
+        "UPDATE sqlite_master SET sql = "
+        "'CREATE INDEX runs_by_plan ON runs (user_id, started_at)' "
+        "WHERE name = 'runs_by_plan'"
+    )
+    connection.commit()
+    connection.close()

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from samples import sample_outcome
+from samples import mismatch_an_index, sample_outcome
 
 from app.cli.history import parse_when
 from app.core.errors import InputError
@@ -225,15 +225,7 @@ def test_check_finds_index_damage_only_with_full_and_repairs_it(
     home: Path, filled: dict[str, int]
 ) -> None:
     path = home / "data" / "history.sqlite3"
-    connection = sqlite3.connect(path)
-    connection.execute("PRAGMA writable_schema = ON")
-    connection.execute(
-        "UPDATE sqlite_master SET sql = "
-        "'CREATE INDEX runs_by_plan ON runs (user_id, started_at)' "
-        "WHERE name = 'runs_by_plan'"
-    )
-    connection.commit()
-    connection.close()
+    mismatch_an_index(path)
 
     quick = plan_runner(home, "check")
     full = plan_runner(home, "check", "--full")

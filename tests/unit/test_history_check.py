@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from samples import sample_outcome
+from samples import mismatch_an_index, sample_outcome
 
 from app.core.errors import HistoryError
 from app.core.history import (
@@ -26,23 +26,6 @@ def fill(path: Path, runs: int = 40) -> None:
     with HistoryStore.open(path) as store:
         for n in range(runs):
             store.record(sample_outcome(NOW, plan_id=n + 1, user_id=1000 + n))
-
-
-def mismatch_an_index(path: Path) -> None:
-    """Leave runs_by_plan holding entries that do not match the runs.
-
-    Its definition is changed under SQLite's feet, so the entries stay those of
-    the old one: the same damage as index pages gone stale.
-    """
-    connection = sqlite3.connect(path)
-    connection.execute("PRAGMA writable_schema = ON")
-    connection.execute(
-        "UPDATE sqlite_master SET sql = "
-        "'CREATE INDEX runs_by_plan ON runs (user_id, started_at)' "
-        "WHERE name = 'runs_by_plan'"
-    )
-    connection.commit()
-    connection.close()
 
 
 def damage_the_runs(path: Path) -> None:

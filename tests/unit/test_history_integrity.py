@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from samples import sample_outcome
+from samples import mismatch_an_index, sample_outcome
 
 from app.core.errors import HistoryError
 from app.core.history import (
@@ -377,15 +377,7 @@ def test_a_note_of_damage_gets_the_check_that_compares_indexes_with_the_table(
 ) -> None:
     # An index whose entries no longer match its table: SQLite's quick_check
     # does not compare the two, integrity_check does.
-    connection = sqlite3.connect(large)
-    connection.execute("PRAGMA writable_schema = ON")
-    connection.execute(
-        "UPDATE sqlite_master SET sql = "
-        "'CREATE INDEX runs_by_plan ON runs (user_id, started_at)' "
-        "WHERE name = 'runs_by_plan'"
-    )
-    connection.commit()
-    connection.close()
+    mismatch_an_index(large)
     clock = Clock(T0 + timedelta(hours=1))
     assert raw(large, "PRAGMA quick_check") == [("ok",)]
 
