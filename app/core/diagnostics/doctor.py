@@ -670,7 +670,11 @@ class _Doctor:
     def http(self) -> DoctorStep:
         import httpx  # noqa: PLC0415
 
-        from app.core.http import build_client, classify_failure  # noqa: PLC0415
+        from app.core.http import (  # noqa: PLC0415
+            WireLog,
+            build_client,
+            classify_failure,
+        )
 
         t = self.timeout
         settings = dataclasses.replace(
@@ -694,15 +698,16 @@ class _Doctor:
                 setup=True,
             )
         started = time.monotonic()
+        wire = WireLog()  # what reached the wire names the failure, as for a run
         with client:
             try:
                 # A GET of the base URL, without the token: never a run.
-                with client.stream("GET", base) as response:
+                with client.stream("GET", base, extensions={"trace": wire}) as response:
                     status = response.status_code
                     headers = {k.lower(): v for k, v in response.headers.items()}
                     peek = _peek(response, started + t)
             except httpx.HTTPError as error:
-                failure = classify_failure(error)
+                failure = classify_failure(error, wire=wire)
                 return DoctorStep(
                     "HTTP",
                     Verdict.FAILED,
@@ -796,7 +801,10 @@ _FAILURE_REMEDIES = {
     "tls": "If your company inspects TLS, ask IT to install its CA certificate, or "
     "set the extra CA file in the profile's settings.",
     "proxy": "Check the proxy settings (HTTPS_PROXY, NO_PROXY or the profile's "
-    "proxy), or ask IT.",
+    "proxy), and the user name and password if the proxy asks for a sign-in, or "
+    "ask IT.",
+    "header": "A value sent in the request's headers cannot be sent: set the token "
+    "again.",
     "connect": "The gateway is down or unreachable from here: check the network or "
     "VPN, then try again.",
     "connect_timeout": "The gateway is down or unreachable from here: check the "
