@@ -293,10 +293,7 @@ class MainWindow(QMainWindow):
         top_layout.addWidget(self.result)
         top_layout.addStretch(1)
 
-        scroll = QScrollArea(central)
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QFrame.Shape.NoFrame)
-        scroll.setWidget(top)
+        scroll = _scroll_area(central, top)
 
         bottom = self._build_runs_pane(central)
 
@@ -1274,6 +1271,20 @@ class MainWindow(QMainWindow):
         self.tasks.shutdown(SHUTDOWN_WAIT_MS)
         self.notifier.close()
         log.info("Window closed in %.0f ms", (time.monotonic() - started) * 1000)
+
+
+def _scroll_area(parent: QWidget, content: QWidget) -> QScrollArea:
+    """Return a frameless scroll area around ``content`` that Tab passes by.
+
+    The area itself would be a Tab stop that shows no focus; it still scrolls
+    to the field that has the focus.
+    """
+    scroll = QScrollArea(parent)
+    scroll.setWidgetResizable(True)
+    scroll.setFrameShape(QFrame.Shape.NoFrame)
+    scroll.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+    scroll.setWidget(content)
+    return scroll
 
 
 WINDOW_FRAME = QSize(16, 48)
