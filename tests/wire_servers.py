@@ -81,9 +81,11 @@ class WireServer:
             self._threads.append(thread)
 
     def _serve(self, connection: socket.socket) -> None:
-        connection.settimeout(30)
         head = b""
+        # The server may close this connection before the thread gets here
+        # (a client that gives up at once), so every socket call is guarded.
         with contextlib.suppress(OSError):
+            connection.settimeout(30)
             while b"\r\n\r\n" not in head and not self._stop.is_set():
                 chunk = connection.recv(65536)
                 if not chunk:
