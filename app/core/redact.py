@@ -145,31 +145,27 @@ _UNIT = re.compile(
     # A terminal control sequence (colour, cursor), raw or written out as an
     # escape in JSON, a log or a shell script.
     r"(?:\x1b|\\u001[bB]|\\x1[bB]|\\033|\\e)"
-    r"(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]{0,256}(?:\x07|\x1b\\)|[@-Z\\-_])"
+    r"(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]{0,256}(?:\x07|\x1b\\)|(?P<fe>[@-Z\\-_]))"
     # Escapes that spell one character: JSON's \u0041, C's \x41, %41, &#65;.
     r"|\\u(?P<u>[0-9A-Fa-f]{4})"
     r"|(?:\\x|%)(?P<x>[0-9A-Fa-f]{2})"
     r"|&#(?P<dec>[0-9]{1,7});"
     r"|&#[xX](?P<hex>[0-9A-Fa-f]{1,6});"
     # Entities of spaces, invisible and markup characters.
-    r"|&(?:nbsp|shy|zwnj|zwj|lrm|rlm|ensp|emsp|thinsp|ZeroWidthSpace|NoBreak"
-    r"|amp|lt|gt|quot|apos);"
+    r"|&(?P<name>nbsp|shy|zwnj|zwj|lrm|rlm|ensp|emsp|thinsp|ZeroWidthSpace"
+    r"|NoBreak|amp|lt|gt|quot|apos);"
     # Markup: <wbr>, <span class="x">, </b>, <!-- -->.
     r"|<[^<>]{0,256}>"
     # Escapes of line breaks, tabs and quotes.
-    r"|\\[nrtbfv0/\\\"']"
+    r"|\\(?P<c>[nrtbfv0/\\\"'])"
     # What an earlier pass put in.
     r"|\[REDACTED\])"
 )
 """What in a text stands for one character or none: escapes, entities, markup."""
 
 _UNIT_OR_RUN = re.compile(f"{_UNIT.pattern}|(?P<run>[A-Za-z0-9]+)")
-_ESCAPE = re.compile(r"\\u[0-9A-Fa-f]{4}|(?:\\x|%)[0-9A-Fa-f]{2}|&#")
-"""The start of an escape that spells a character."""
-_COVER = re.compile(rf"<[^<>]{{{PIECE},256}}>|\x1b\][^\x07\x1b]{{{PIECE},256}}")
-"""Markup long enough to hold a run of PIECE between its brackets."""
-_BREAK = "\0"
-_NOT_ALNUM_OR_BREAK = re.compile(r"[^A-Za-z0-9\0]+")
+_ESCAPE = re.compile(r"\\u[0-9A-Fa-f]{4}|(?:\\x|%)[0-9A-Fa-f]{2}|&#|\x1b|\\033|\\e")
+"""The start of an escape that spells a character, or of a control sequence."""
 _RUN = re.compile(r"[A-Za-z0-9]+")
 _NOT_ALNUM = re.compile(r"[^A-Za-z0-9]+")
 
@@ -199,34 +195,34 @@ def _decoded(match: re.Match[str]) -> str:
 
 
 def _stripped(match: re.Match[str]) -> str:
-    # An escape as it is written; markup, colour codes and the like as spaces,
-    # so that every character keeps its place.
+    # Escapes as they are written, and the letters that name a character ("\n",
+    # "&amp;", ESC A): they may as well be text, and are to a reader. Markup,
+    # colour codes and the like as spaces, so that every character keeps its
+    # place.
     if match.group("u", "x", "dec", "hex") != (None, None, None, None):
         return match.group()
+    for group in ("c", "name", "fe"):
+        if match.group(group) is not None:
+            start, end = match.span(group)
+            return (
+                " " * (start - match.start())
+                + match.group(group)
+                + " " * (match.end() - end)
+            )
     return " " * (match.end() - match.start())
 
 
 def _redact_pieces(text: str, grams: frozenset[str], probes: frozenset[str]) -> str:
     # Find the secret's runs in the skeleton of the text and replace the whole
     # stretch of text each one came from, separators, markup and escapes inside
-    # it included. The skeleton is read three ways, as each can hide what the
-    # others show: with escapes decoded (%41%62 is "Ab"), with them as written
-    # (hex digits cut up by tags and escapes cut in two), and with markup left in
-    # (a token between "<" and ">" is markup to the other two).
-    spans: list[tuple[int, int]] = []
-    decoded = _UNIT.sub(_decoded, text)
-    stretches = _stretches(_NOT_ALNUM.sub("", decoded).lower(), grams, probes)
-    if stretches:
-        spans += _decoded_origins(text, stretches)
-    readings = []
-    if _ESCAPE.search(text):
-        readings.append(_UNIT.sub(_stripped, text))
-    if _covers_a_piece(text, grams, probes):
-        readings.append(text)
-    for reading in readings:
-        stretches = _stretches(_NOT_ALNUM.sub("", reading).lower(), grams, probes)
-        if stretches:
-            spans += _plain_origins(reading, stretches)
+    # it included.
+    spans = _found(text, grams, probes)
+    hidden = _hidden(text) if _MAY_BE_CUT.search(text) else []
+    if hidden:
+        # Read the text once more with what hides nothing taken out: a zero-width
+        # space or a tag can sit inside an escape ("%3&#8203;0") and keep it from
+        # being read as one, though a reader sees it whole.
+        spans += _hidden_origins(hidden, _found(_without(text, hidden), grams, probes))
     if not spans:
         return text
     parts: list[str] = []
@@ -241,17 +237,112 @@ def _redact_pieces(text: str, grams: frozenset[str], probes: frozenset[str]) -> 
     return "".join(parts)
 
 
+def _found(
+    text: str, grams: frozenset[str], probes: frozenset[str]
+) -> list[tuple[int, int]]:
+    """Return the spans of ``text`` whose skeleton holds runs of the secret.
+
+    The skeleton is read three ways, as each can hide what the others show: with
+    escapes decoded (%41%62 is "Ab"), with them as written (hex digits cut up by
+    tags, and escapes cut in two), and as it is (a token between "<" and ">" is
+    markup to the other two, and "\\x1b[31m" takes a token's "31m").
+    """
+    spans: list[tuple[int, int]] = []
+    decoded = _UNIT.sub(_decoded, text)
+    stretches = _stretches(_NOT_ALNUM.sub("", decoded).lower(), grams, probes)
+    if stretches:
+        spans += _decoded_origins(text, stretches)
+    readings = [text]
+    if _ESCAPE.search(text):
+        readings.append(_UNIT.sub(_stripped, text))
+    for reading in readings:
+        stretches = _stretches(_NOT_ALNUM.sub("", reading).lower(), grams, probes)
+        if stretches:
+            spans += _plain_origins(reading, stretches)
+    return spans
+
+
+_INVISIBLE = re.compile(
+    "[\u00ad\u034f\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064"
+    "\u2066-\u206f\ufeff]+"
+)
+"""Characters that take no room on the screen: zero-width spaces, joiners,
+direction marks, the soft hyphen, the byte order mark."""
+
+
+def _hidden(text: str) -> list[tuple[int, int]]:
+    """Return the spans of ``text`` that show nothing and may cut an escape in two.
+
+    Those are markup, colour codes, invisible characters, and escapes or entities
+    of them, with the start of an escape among the few characters before them.
+    """
+    spans = [match.span() for match in _UNIT.finditer(text) if _shows_nothing(match)]
+    spans += [match.span() for match in _INVISIBLE.finditer(text)]
+    cutting: list[tuple[int, int]] = []
+    before = ""  # what shows before the span, as long as the longest escape
+    done = 0
+    for start, end in _merged(spans):
+        before = (before + text[max(done, start - _LONGEST) : start])[-_LONGEST:]
+        if _MAY_ESCAPE.search(before):
+            cutting.append((start, end))
+            done = end
+        else:
+            done = start
+    return cutting
+
+
+_LONGEST = len("&#1114111;") - 1
+"""How far before a cut the start of an escape can be."""
+_MAY_ESCAPE = re.compile(r"[%\\&]")
+"""What an escape starts with."""
+_MAY_BE_CUT = re.compile(
+    rf"[%\\&].{{0,{_LONGEST - 1}}}?(?:[<\x1b\\&]|{_INVISIBLE.pattern})", re.DOTALL
+)
+"""The start of an escape, and soon after it what may be hiding nothing."""
+
+
+_SHOWS_NOTHING = re.compile(
+    r"<.*|(?:\x1b|\\u001[bB]|\\x1[bB]|\\033|\\e).*"
+    r"|&(?:shy|zwnj|zwj|lrm|rlm|ZeroWidthSpace|NoBreak);",
+    re.DOTALL,
+)
+"""Units that show nothing themselves: markup, colour codes, invisible entities."""
+
+
+def _shows_nothing(match: re.Match[str]) -> bool:
+    for group, base in (("u", 16), ("x", 16), ("dec", 10), ("hex", 16)):
+        digits = match.group(group)
+        if digits is not None:
+            code = int(digits, base)
+            return code < 0x110000 and bool(_INVISIBLE.fullmatch(chr(code)))
+    return bool(_SHOWS_NOTHING.fullmatch(match.group()))
+
+
+def _without(text: str, hidden: list[tuple[int, int]]) -> str:
+    kept = [0, *(edge for span in hidden for edge in span), len(text)]
+    return "".join(text[a:b] for a, b in zip(kept[::2], kept[1::2], strict=True))
+
+
+def _hidden_origins(
+    hidden: list[tuple[int, int]], spans: list[tuple[int, int]]
+) -> list[tuple[int, int]]:
+    """Return the spans of the text that ``spans`` of it without ``hidden`` are."""
+    # Each kept stretch starts where the hidden one before it ended.
+    starts = [0]
+    origins = [0]
+    for start, end in hidden:
+        starts.append(starts[-1] + start - origins[-1])
+        origins.append(end)
+
+    def origin(index: int) -> int:
+        which = bisect.bisect_right(starts, index) - 1
+        return origins[which] + index - starts[which]
+
+    return [(origin(start), origin(end - 1) + 1) for start, end in spans]
+
+
 _PADDING = re.compile(r"={1,3}(?![A-Za-z0-9])")
 """The padding at the end of a token or of its base64 or base32 form."""
-
-
-def _covers_a_piece(text: str, grams: frozenset[str], probes: frozenset[str]) -> bool:
-    """Whether markup in ``text`` holds a run of PIECE between its brackets."""
-    covers = _COVER.findall(text)
-    if not covers:
-        return False
-    bones = _NOT_ALNUM_OR_BREAK.sub("", _BREAK.join(covers)).lower()
-    return bool(_stretches(bones, grams, probes))
 
 
 def _stretches(

@@ -308,3 +308,42 @@ def test_short_runs_of_a_token_do_not_blank_ordinary_words():
     redactor.add("about-" + JWT)
     message = "The plan was rejected: about the abstract user 42, see the gateway."
     assert redactor.redact(message) == message
+
+
+@pytest.mark.parametrize(
+    "separator", ["&#8203;", "&#x200B;", "\\u200b", "&shy;", "\u200b", "<wbr>"]
+)
+@pytest.mark.parametrize("width", [1, 2, 4])
+def test_an_invisible_separator_inside_an_escape_does_not_hide_the_token(
+    separator, width
+):
+    # "%3&#8203;0" shows as "%30": the separator cuts the escape for a parser
+    # but not for a reader.
+    token = "0" * 16
+    echoed = "".join(f"%{byte:02X}" for byte in token.encode())
+    pieces = [echoed[i : i + width] for i in range(0, len(echoed), width)]
+    redactor = Redactor()
+    redactor.add(token)
+
+    text = redactor.redact(f"gateway said: {separator.join(pieces)} is not valid")
+
+    assert leaked_pieces(text, echoed, token) == []
+
+
+@pytest.mark.parametrize(
+    ("token", "text"),
+    [
+        # ESC A moves the cursor on a VT52 and is a letter of text elsewhere.
+        ("0000000A00000001", "0 0 0 0 0 0 0\x1bA 0 0 0 0 0 0 0 1"),
+        # A backslash before a token's "r" makes "\r" of it in a JSON reading.
+        ("0000000r00000001", "0 0 0 0 0 0 0\\r 0 0 0 0 0 0 0 1"),
+        ("0000000amp0000001", "0 0 0 0 0 0 0&amp;0 0 0 0 0 0 1"),
+        # An escape sequence that takes the token's digits for its own.
+        ("abcdefgh31mnopqr", "abcdefgh\x1b[31mnopqr"),
+    ],
+)
+def test_letters_an_escape_could_take_count_as_text_too(token, text):
+    redactor = Redactor()
+    redactor.add(token)
+
+    assert leaked_pieces(redactor.redact(text), token) == []
