@@ -119,6 +119,9 @@ def _command(args: argparse.Namespace) -> int:
         context = CliContext.from_environment(verbose=args.verbose)
     except PlanRunnerError as error:
         return fail(str(error), EXIT_SETUP)
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, ReaderAwareStream):
+            stream.redact = context.redactor.redact
     try:
         code: int = args.handler(args, context)
     except InputError as error:

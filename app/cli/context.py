@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
@@ -141,19 +142,25 @@ class ReaderAwareStream:
     already recorded its outcome when it prints it). Commands that write a lot
     check :attr:`reader_gone` to stop early.
 
+    Once a command has its redactor, every write also passes through it: the
+    last guard for a message that reaches the terminal without being redacted.
+
     Attributes:
         stream: The stream wrapped.
         reader_gone: Whether the reader has closed the pipe.
+        redact: What each write passes through first.
     """
 
     def __init__(self, stream: TextIO) -> None:
         self.stream = stream
         self.reader_gone = False
+        self.redact: Callable[[str], str] = str
 
     def write(self, text: str) -> int:
-        """Write ``text``; once the reader has gone, into devnull."""
+        """Write ``text``, redacted; once the reader has gone, into devnull."""
         try:
-            return self.stream.write(text)
+            self.stream.write(self.redact(text))
+            return len(text)
         except BrokenPipeError:
             self._silence()
             return len(text)
@@ -198,6 +205,19 @@ def warn(message: str) -> None:
     print(f"plan-runner: warning: {message}", file=sys.stderr)
 
 
-def print_json(document: object) -> None:
-    """Print one JSON document."""
-    print(json.dumps(document, indent=2, ensure_ascii=False))
+def print_json(document: object, redactor: Redactor) -> None:
+    """Print one JSON document, every string in it redacted."""
+    print(json.dumps(_redacted(document, redactor), indent=2, ensure_ascii=False))
+
+
+def _redacted(value: object, redactor: Redactor) -> object:
+    if isinstance(value, str):
+        return redactor.redact(value)
+    if isinstance(value, dict):
+        return {
+            _redacted(key, redactor): _redacted(item, redactor)
+            for key, item in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [_redacted(item, redactor) for item in value]
+    return value

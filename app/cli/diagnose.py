@@ -122,7 +122,8 @@ def diagnose_command(args: argparse.Namespace, context: CliContext) -> int:
                 "token": report["token"] if report else None,
                 "bundle": bundle,
                 "exit_code": code,
-            }
+            },
+            context.redactor,
         )
         return code
     lines = (

@@ -119,7 +119,7 @@ def _list(args: argparse.Namespace, context: CliContext) -> int:
             }
         )
     if args.json:
-        print_json(rows)
+        print_json(rows, context.redactor)
         return EXIT_OK
     if not rows:
         print("No profiles yet. Add one: plan-runner profile add NAME --gateway URL")

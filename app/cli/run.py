@@ -12,6 +12,7 @@ from app.cli.context import CliContext, fail, print_json, warn
 from app.core.contract import parse_id
 from app.core.errors import HistoryError, InputError, SetupError
 from app.core.outcome import Category, Outcome, one_line
+from app.core.redact import Redactor
 from app.core.signals import watched_quit_signals
 
 EXIT_CODES = {
@@ -115,7 +116,7 @@ def run_command(args: argparse.Namespace, context: CliContext) -> int:
         if stop.received is not None:
             warn(f"{stop.received.words} while waiting for the answer.")
         _record(recorder, history, outcome, request)
-        _print(outcome, args.json)
+        _print(outcome, args.json, context.redactor)
     return EXIT_CODES[outcome.category]
 
 
@@ -301,9 +302,9 @@ def _ignored_proxy_settings(request: Any) -> tuple[str, ...]:
     return proxy_routes(for_gateway(request.client, request.gateway)).ignored
 
 
-def _print(outcome: Outcome, as_json: bool) -> None:
+def _print(outcome: Outcome, as_json: bool, redactor: Redactor) -> None:
     if as_json:
-        print_json(outcome.to_dict())
+        print_json(outcome.to_dict(), redactor)
         return
     status = (
         "no answer" if outcome.http_status is None else f"HTTP {outcome.http_status}"

@@ -60,7 +60,7 @@ def status_command(args: argparse.Namespace, context: CliContext) -> int:
         environment_token=token,
     )
     if args.json:
-        print_json(report)
+        print_json(report, context.redactor)
     else:
         print(context.redactor.redact(format_status(report)))
     return int(report["exit_code"])

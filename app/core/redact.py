@@ -240,12 +240,12 @@ def _redact_pieces(text: str, grams: frozenset[str], probes: frozenset[str]) -> 
 def _found(
     text: str, grams: frozenset[str], probes: frozenset[str]
 ) -> list[tuple[int, int]]:
-    """Return the spans of ``text`` whose skeleton holds runs of the secret.
+    r"""Return the spans of ``text`` whose skeleton holds runs of the secret.
 
     The skeleton is read three ways, as each can hide what the others show: with
     escapes decoded (%41%62 is "Ab"), with them as written (hex digits cut up by
     tags, and escapes cut in two), and as it is (a token between "<" and ">" is
-    markup to the other two, and "\\x1b[31m" takes a token's "31m").
+    markup to the other two, and "\x1b[31m" takes a token's "31m").
     """
     spans: list[tuple[int, int]] = []
     decoded = _UNIT.sub(_decoded, text)
@@ -429,7 +429,27 @@ def _merged(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
 
 def _keep_prefix(match: re.Match[str]) -> str:
     prefix = match.group(1) if match.re.groups else ""
+    if prefix and not _looks_secret(match.group()[len(prefix) :]):
+        return match.group()
     return f"{prefix}{REDACTED}"
+
+
+def _looks_secret(value: str) -> bool:
+    """Whether what follows "Bearer" or "token=" looks like a credential.
+
+    Credentials are long and random: digits, or both cases, or many letters.
+    What the patterns also meet is words: "Bearer error=…" in a challenge,
+    "bearer token" in prose, "token: expired", ``"has_token": true``.
+    """
+    bare = value.rstrip("=")
+    return len(bare) >= _SECRET_SHAPE and (
+        any(char.isdigit() for char in bare)
+        or (bare.lower() != bare and bare.upper() != bare)
+        or len(bare) >= 3 * _SECRET_SHAPE
+    )
+
+
+_SECRET_SHAPE = 8
 
 
 class RedactingFilter(logging.Filter):

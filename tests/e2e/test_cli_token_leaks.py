@@ -6,6 +6,7 @@ import urllib.parse
 import zipfile
 
 import pytest
+from wire_servers import WireServer
 
 TOKEN = "LeakCanary-7f3a9c1e5b2d4680-Token_value.xyz"
 
@@ -147,4 +148,27 @@ def test_no_command_line_flow_leaks_the_token(
         "the diagnostic bundle was not written"
     )
     assert scan(written) == []
+    assert scan(outputs) == []
+
+
+def test_what_a_gateway_says_to_the_doctor_is_printed_without_the_token(cli):
+    # The doctor's GET carries no token, but the answer is the gateway's to
+    # write: a debug page may well show the token the client was configured with.
+    def respond(connection, head):
+        body = f"debug page: configured token {TOKEN} (base64 {token_forms(TOKEN)[1]})"
+        connection.sendall(
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\n"
+            + f"Content-Length: {len(body)}\r\n\r\n{body}".encode()
+        )
+
+    with WireServer(respond) as gateway:
+        outputs = {}
+        for mode in ("--json", "-v"):
+            args = ["diagnose", "--gateway", gateway.url]
+            args = [*args, "--json"] if mode == "--json" else ["-v", *args]
+            result = cli(*args, token=TOKEN)
+            outputs[f"{mode} stdout"] = result.stdout.encode()
+            outputs[f"{mode} stderr"] = result.stderr.encode()
+
+    assert b"debug page: configured token [REDACTED]" in outputs["--json stdout"]
     assert scan(outputs) == []

@@ -6,6 +6,7 @@ import io
 import json
 import os
 import sqlite3
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from samples import sample_outcome
 
-from app.cli import main
+from app.cli import commands, main
 from app.cli.commands import build_parser
 from app.cli.context import CliContext, ReaderAwareStream, reader_gone
 from app.cli.history import parse_when
@@ -249,6 +250,31 @@ def test_a_stream_whose_reader_left_goes_quiet_instead_of_raising():
         print("more", file=stream, flush=True)
         assert stream.reader_gone
         assert reader_gone(stream)
+
+
+def test_everything_a_command_prints_passes_through_its_redactor(
+    tmp_path, monkeypatch, capsys
+):
+    # The last guard: a message that reaches the terminal without being redacted
+    # (a new command's forgotten call) still loses the token on the way.
+    token = "Zq7mK2pX9vR4tL8nW3yB6cH1dF5gJ0sA"
+    monkeypatch.setenv("PLAN_RUNNER_HOME", str(tmp_path))
+
+    def careless(args, context):
+        context.redactor.add(token)
+        print(f"the gateway said: {token}")
+        print(f"warning: {token.lower()}", file=sys.stderr)
+        return 0
+
+    args = build_parser().parse_args(["history"])
+    args.handler = careless
+    with commands._reader_aware_streams():
+        code = commands._command(args)
+
+    printed = capsys.readouterr()
+    assert code == 0
+    assert printed.out == "the gateway said: [REDACTED]\n"
+    assert printed.err == "warning: [REDACTED]\n"
 
 
 # Settings and policy files ---------------------------------------------------------

@@ -14,6 +14,7 @@ from app.core.outcome import (
     retry_after_seconds,
     text_excerpt,
 )
+from app.core.redact import Redactor
 
 NOW = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
 CONTEXT = RunContext(
@@ -209,6 +210,18 @@ TABLE = [
         Category.AUTH,
         None,
         "rejected your token",
+    ),
+    (
+        "insufficient scope on 401",
+        401,
+        {
+            "www-authenticate": 'Bearer error="insufficient_scope", '
+            'error_description="The access token lacks scope", scope="queue:write"'
+        },
+        "",
+        Category.AUTH,
+        None,
+        "lacks the permission",
     ),
     (
         "insufficient scope on 403",
@@ -460,8 +473,12 @@ TABLE = [
 def test_every_known_answer_decodes_to_one_category(
     status, headers, body, category, code, title
 ):
+    # Decoded as runs are, through a redactor that knows a token: what it takes
+    # out must never change what the answer means.
+    redactor = Redactor()
+    redactor.add("Zq7mK2pX9vR4tL8nW3yB6cH1dF5gJ0sA")
     exchange = Exchange(Answer(status, headers, body.encode()), None, 1, 42)
-    outcome = decode(exchange, CONTEXT)
+    outcome = decode(exchange, CONTEXT, redactor.redact)
     assert outcome.category is category
     assert outcome.code == code
     assert title in outcome.title

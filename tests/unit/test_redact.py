@@ -249,6 +249,10 @@ PROSE = [
     '{"result": {"code": 10000, "message": "Plan 681 does not exist"}, '
     '"trace": "a1b2c3d4e5f60718"}',
     "Ünïcödé prose, with émphasis\u200b and &nbsp; entities &amp; more.",
+    'WWW-Authenticate: Bearer realm="gw", error="insufficient_scope", '
+    'error_description="The access token lacks scope", scope="queue:write"',
+    "Send a bearer token. Bearer authentication failed: the bearer of bad news.",
+    '{"access_token": null, "has_token": true, "token": "none"} token: expired',
 ]
 
 
