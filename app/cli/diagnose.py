@@ -75,7 +75,11 @@ def diagnose_command(args: argparse.Namespace, context: CliContext) -> int:
     name, gateway, settings, source, unchecked = _target(args, workspace, diagnostics)
     steps = (
         diagnostics.run_doctor(
-            gateway, settings, timeout=args.timeout, proxy_source=source
+            gateway,
+            settings,
+            redactor=context.redactor,
+            timeout=args.timeout,
+            proxy_source=source,
         )
         if gateway is not None
         else []

@@ -123,7 +123,8 @@ class StatusPanel(QWidget):
     Args:
         workspace: Profiles, secrets and policy.
         paths: Where the logs and the history are (for bundles).
-        redactor: The app's redactor; bundles are redacted with it.
+        redactor: The app's redactor; bundles and the doctor's findings are
+            redacted with it.
         submit: Runs work off the GUI thread (``TaskRunner.submit``).
         history: The open history store, or None to read the file for bundles.
         clock: The current time in UTC.
@@ -291,7 +292,7 @@ class StatusPanel(QWidget):
         name = self.profile_name
         if name is None:
             return
-        workspace = self.workspace
+        workspace, redactor = self.workspace, self.redactor
 
         def work() -> tuple[GatewayUrl, list[DoctorStep]]:
             profile = workspace.profile(name)
@@ -299,6 +300,7 @@ class StatusPanel(QWidget):
             steps = diagnostics.run_doctor(
                 gateway,
                 workspace.client_settings(profile),
+                redactor=redactor,
                 proxy_source=diagnostics.proxy_source(workspace, profile),
             )
             return gateway, steps

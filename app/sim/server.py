@@ -78,7 +78,8 @@ _SCENARIO_HELP: Final[dict[str, str]] = {
     "truncated": "200 JSON cut off in the middle",
     "huge": "200 with a 20 MB HTML page",
     "trickle": "200 success envelope sent one byte every 2 seconds",
-    "echo_token": "401 whose message and header echo the bearer token back",
+    "echo_token": "401 whose message and header echo the bearer token back; "
+    "the health page shows the tokens it accepts",
     "gzip_bomb": "200 gzip body of 130 KB that inflates to 128 MB",
     "endless": "200 chunked body that never ends, a chunk every 0.2 seconds",
 }
@@ -679,7 +680,18 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         elif path == state.queue_path:
             self._send_spring_error(405, "Method Not Allowed", path, "POST")
         elif path in state.health_paths and self.command in ("GET", "HEAD"):
-            self._send(_json_reply(200, {"status": "UP"}))
+            if state.scenario == "echo_token":
+                # A debug build's status page, as the doctor's GET may meet one.
+                accepts = ", ".join(f"Bearer {token}" for token in sorted(state.tokens))
+                self._send(
+                    _Reply(
+                        200,
+                        body=f"UP (debug build, accepts: {accepts})".encode(),
+                        content_type="text/plain; charset=utf-8",
+                    )
+                )
+            else:
+                self._send(_json_reply(200, {"status": "UP"}))
             self._log(path, "200")
         elif path in state.health_paths:
             self._send_spring_error(405, "Method Not Allowed", path, "GET, HEAD")

@@ -525,7 +525,9 @@ def verdicts(steps):
 
 
 def test_an_inspecting_ca_is_named_with_the_remedy(tls_gateway, no_proxy_env):
-    steps = run_doctor(tls_gateway.url, ClientSettings(), timeout=3)
+    steps = run_doctor(
+        tls_gateway.url, ClientSettings(), timeout=3, redactor=Redactor()
+    )
 
     assert verdicts(steps) == {
         "DNS": Verdict.OK,
@@ -551,7 +553,10 @@ def test_with_the_extra_ca_tls_passes_and_http_is_a_get_never_a_post(
     tls_gateway, ca_file, no_proxy_env
 ):
     steps = run_doctor(
-        tls_gateway.url, ClientSettings(extra_ca_file=ca_file), timeout=3
+        tls_gateway.url,
+        ClientSettings(extra_ca_file=ca_file),
+        timeout=3,
+        redactor=Redactor(),
     )
 
     assert all(step.verdict is Verdict.OK for step in steps), format_doctor(steps, None)
@@ -572,7 +577,7 @@ def test_a_closed_port_fails_tcp_and_skips_the_rest(no_proxy_env):
     with Simulator() as sim:
         url = sim.url
     started = time.monotonic()
-    steps = run_doctor(url, ClientSettings(), timeout=2)
+    steps = run_doctor(url, ClientSettings(), timeout=2, redactor=Redactor())
     assert time.monotonic() - started < 5
     assert verdicts(steps) == {
         "DNS": Verdict.OK,
@@ -589,7 +594,12 @@ def test_a_closed_port_fails_tcp_and_skips_the_rest(no_proxy_env):
 
 def test_an_unresolvable_host_fails_dns_within_the_bound(no_proxy_env):
     started = time.monotonic()
-    steps = run_doctor("https://nonexistent.invalid/api", ClientSettings(), timeout=3)
+    steps = run_doctor(
+        "https://nonexistent.invalid/api",
+        ClientSettings(),
+        timeout=3,
+        redactor=Redactor(),
+    )
     assert time.monotonic() - started < 5
     assert steps[0].verdict is Verdict.FAILED
     assert "cannot find nonexistent.invalid" in steps[0].detail
@@ -605,7 +615,10 @@ def test_a_malformed_https_proxy_variable_is_reported_not_fatal(
     monkeypatch.setenv("HTTPS_PROXY", value)
     monkeypatch.setenv("NO_PROXY", "[[[,,,")
     steps = run_doctor(
-        by_name(named_tls_gateway), ClientSettings(extra_ca_file=ca_file), timeout=3
+        by_name(named_tls_gateway),
+        ClientSettings(extra_ca_file=ca_file),
+        timeout=3,
+        redactor=Redactor(),
     )
     proxy = steps[1]
     assert proxy.verdict is Verdict.WARNING
@@ -617,7 +630,7 @@ def test_a_malformed_https_proxy_variable_is_reported_not_fatal(
 
 
 def test_a_plain_http_gateway_has_no_tls_step(simulator, no_proxy_env):
-    steps = run_doctor(simulator.url, ClientSettings(), timeout=3)
+    steps = run_doctor(simulator.url, ClientSettings(), timeout=3, redactor=Redactor())
     assert steps[3].verdict is Verdict.SKIPPED
     assert "plain http://" in steps[3].detail
     assert steps[4].verdict is Verdict.OK
@@ -628,14 +641,16 @@ def test_https_to_a_plain_http_server_says_it_does_not_speak_tls(
     simulator, no_proxy_env
 ):
     url = simulator.url.replace("http://", "https://")
-    steps = run_doctor(url, ClientSettings(), timeout=3)
+    steps = run_doctor(url, ClientSettings(), timeout=3, redactor=Redactor())
     assert steps[3].verdict is Verdict.FAILED
     assert "does not speak TLS" in steps[3].detail
 
 
 def test_a_wrong_path_prefix_is_a_warning(no_proxy_env):
     with Simulator(prefix="/api/v2") as sim:
-        steps = run_doctor(sim.url.replace("/api/v2", "/wrong"), ClientSettings())
+        steps = run_doctor(
+            sim.url.replace("/api/v2", "/wrong"), ClientSettings(), redactor=Redactor()
+        )
     http = steps[4]
     assert http.verdict is Verdict.WARNING
     assert http.facts["status"] == 404
@@ -648,6 +663,7 @@ def test_a_missing_extra_ca_file_is_a_setup_failure(tls_gateway, tmp_path):
         tls_gateway.url,
         ClientSettings(extra_ca_file=tmp_path / "nope.pem"),
         timeout=3,
+        redactor=Redactor(),
     )
     assert steps[3].verdict is Verdict.FAILED
     assert "nope.pem" in steps[3].detail
@@ -657,7 +673,10 @@ def test_a_missing_extra_ca_file_is_a_setup_failure(tls_gateway, tmp_path):
 
 def test_an_unusable_explicit_proxy_is_a_setup_failure(simulator, gateway_name):
     steps = run_doctor(
-        by_name(simulator), ClientSettings(proxy="http://h:notaport"), timeout=3
+        by_name(simulator),
+        ClientSettings(proxy="http://h:notaport"),
+        timeout=3,
+        redactor=Redactor(),
     )
     assert steps[1].verdict is Verdict.FAILED
     assert steps[1].setup
@@ -731,7 +750,10 @@ def test_tls_is_checked_through_a_connect_proxy(
     with _ConnectProxy() as proxy:
         monkeypatch.setenv("HTTPS_PROXY", proxy.url)
         steps = run_doctor(
-            by_name(named_tls_gateway), ClientSettings(extra_ca_file=ca_file), timeout=3
+            by_name(named_tls_gateway),
+            ClientSettings(extra_ca_file=ca_file),
+            timeout=3,
+            redactor=Redactor(),
         )
     assert [s.verdict for s in steps] == [Verdict.OK] * 5, format_doctor(steps, None)
     assert steps[1].detail == (
@@ -749,7 +771,10 @@ def test_a_proxy_that_refuses_the_tunnel_is_named(
     with _ConnectProxy(refuse=True) as proxy:
         monkeypatch.setenv("HTTPS_PROXY", proxy.url)
         steps = run_doctor(
-            by_name(named_tls_gateway), ClientSettings(extra_ca_file=ca_file), timeout=3
+            by_name(named_tls_gateway),
+            ClientSettings(extra_ca_file=ca_file),
+            timeout=3,
+            redactor=Redactor(),
         )
     assert steps[3].verdict is Verdict.FAILED
     assert f"The proxy refused to connect to {GATEWAY_NAME}" in steps[3].detail
@@ -778,7 +803,7 @@ def test_the_doctor_reaches_a_gateway_on_this_machine_directly_and_says_so(
                 monkeypatch.setenv(name, proxy.url)
         else:
             settings = ClientSettings(extra_ca_file=ca_file, proxy=proxy.url)
-        steps = run_doctor(gateway.url, settings, timeout=3)
+        steps = run_doctor(gateway.url, settings, timeout=3, redactor=Redactor())
 
     assert verdicts(steps) == {
         "DNS": Verdict.OK,
@@ -811,6 +836,7 @@ def test_doctor_status_and_runs_keep_a_loopback_token_away_from_the_proxy(
             workspace.client_settings(profile),
             timeout=3,
             proxy_source=proxy_source(workspace, profile),
+            redactor=Redactor(),
         )
         report = status_report(workspace, "stage", NOW)
         result = Runner(redactor).run(workspace.run_request("stage", 681, 1))
@@ -922,7 +948,9 @@ def test_a_bundle_holds_no_trace_of_the_token_in_any_form(session, paths, tmp_pa
 
 
 def test_the_manifest_lists_every_file_of_the_bundle(session, paths, tmp_path):
-    steps = run_doctor("https://nonexistent.invalid", ClientSettings(), timeout=2)
+    steps = run_doctor(
+        "https://nonexistent.invalid", ClientSettings(), timeout=2, redactor=Redactor()
+    )
     preview = bundle_preview(
         session, paths, Redactor(), now=NOW, profile_name="stage", doctor_steps=steps
     )

@@ -32,6 +32,8 @@ from app.core.urls import GatewayUrl, is_ip_address, parse_gateway_url
 if TYPE_CHECKING:
     import httpx
 
+    from app.core.redact import Redactor
+
 log = logging.getLogger(__name__)
 
 
@@ -99,6 +101,7 @@ def run_doctor(
     gateway_url: GatewayUrl | str,
     client_settings: ClientSettings,
     *,
+    redactor: Redactor,
     timeout: float = DOCTOR_TIMEOUT,
     proxy_source: str | None = None,
     clock: Callable[[], datetime] = _utc_now,
@@ -110,7 +113,8 @@ def run_doctor(
     failed one is skipped with the reason. No run is sent, and each step is
     bounded by ``timeout`` seconds. A gateway on this machine is reached
     directly, whatever proxy the settings or the environment name, as runs reach
-    it (see :func:`~app.core.exchange.for_gateway`).
+    it (see :func:`~app.core.exchange.for_gateway`). What the gateway and the
+    network say is theirs to write; every step comes back through ``redactor``.
 
     Raises:
         InputError: ``gateway_url`` is a string that is not a gateway URL.
@@ -163,7 +167,7 @@ def run_doctor(
                 f"The check itself failed unexpectedly ({type(error).__name__}).",
                 "Send the diagnostic bundle to support; the log has the details.",
             )
-        steps.append(step)
+        steps.append(_redacted(step, redactor.redact))
         if step.verdict is Verdict.FAILED:
             blocked = name
     log.info(
@@ -172,6 +176,24 @@ def run_doctor(
         ", ".join(f"{step.name} {step.verdict.value}" for step in steps),
     )
     return steps
+
+
+def _redacted(step: DoctorStep, redact: Callable[[str], str]) -> DoctorStep:
+    def clean(value: object) -> object:
+        if isinstance(value, str):
+            return redact(value)
+        if isinstance(value, Mapping):
+            return {key: clean(item) for key, item in value.items()}
+        if isinstance(value, list | tuple):
+            return [clean(item) for item in value]
+        return value
+
+    return dataclasses.replace(
+        step,
+        detail=redact(step.detail),
+        remedy=redact(step.remedy),
+        facts={key: clean(item) for key, item in step.facts.items()},
+    )
 
 
 def _default_port(scheme: str) -> int:
