@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import base64
 import bisect
+import functools
 import json
 import logging
 import re
 import threading
+import unicodedata
 import urllib.parse
 
 REDACTED = "[REDACTED]"
@@ -115,6 +117,14 @@ def _forms(secret: str) -> set[str]:
     # Plain transformations of the bytes. Every byte percent-encoded (%41%62…)
     # needs no form of its own: its skeleton decodes to the secret's.
     forms.add(raw.hex())
+    # What debug output makes of a string: its bytes as numbers ("[90, 113, …]",
+    # "0x5a, 0x71, …"; their skeletons are these), its UTF-16 code units in hex,
+    # and the secret backwards.
+    forms.add("".join(str(byte) for byte in raw))
+    forms.add("".join(f"0x{byte:02x}" for byte in raw))
+    for utf16 in ("utf-16-be", "utf-16-le"):
+        forms.add(secret.encode(utf16, "surrogatepass").hex())
+    forms.add(secret[::-1])
     # Inside a longer base64 or base32 text (``user:token`` in a Basic header,
     # say) the secret starts one or more bytes into a group and encodes to other
     # characters; keep the ones that depend on the secret's bytes alone.
@@ -126,6 +136,9 @@ def _forms(secret: str) -> set[str]:
         encoded = encode(raw).decode()
         forms.add(encoded)
         forms.add(encoded.rstrip("="))
+        # Encoded twice, and the UTF-16 of it encoded (a .NET or Windows habit).
+        forms.add(encode(encoded.encode()).decode().rstrip("="))
+        forms.add(encode(secret.encode("utf-16-le", "surrogatepass")).decode())
         for offset in range(1, group):
             shifted = encode(b"\0" * offset + raw).decode().rstrip("=")
             core = shifted[-(-offset * 8 // bits) : -2]
@@ -146,14 +159,18 @@ _UNIT = re.compile(
     # escape in JSON, a log or a shell script.
     r"(?:\x1b|\\u001[bB]|\\x1[bB]|\\033|\\e)"
     r"(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]{0,256}(?:\x07|\x1b\\)|(?P<fe>[@-Z\\-_]))"
-    # Escapes that spell one character: JSON's \u0041, C's \x41, %41, &#65;.
+    # Escapes that spell one character: JSON's \u0041, Python's \U00000041,
+    # C's \x41 and \101, %41, &#65; (browsers take it without the semicolon,
+    # and with any number of leading zeros).
     r"|\\u(?P<u>[0-9A-Fa-f]{4})"
+    r"|\\U(?P<U>[0-9A-Fa-f]{8})"
     r"|(?:\\x|%)(?P<x>[0-9A-Fa-f]{2})"
-    r"|&#(?P<dec>[0-9]{1,7});"
-    r"|&#[xX](?P<hex>[0-9A-Fa-f]{1,6});"
+    r"|\\(?P<o>[0-3][0-7]{2})"
+    r"|&#0*(?P<dec>[0-9]{1,7});?"
+    r"|&#[xX]0*(?P<hex>[0-9A-Fa-f]{1,6});?"
     # Entities of spaces, invisible and markup characters.
     r"|&(?P<name>nbsp|shy|zwnj|zwj|lrm|rlm|ensp|emsp|thinsp|ZeroWidthSpace"
-    r"|NoBreak|amp|lt|gt|quot|apos);"
+    r"|NoBreak|amp|lt|gt|quot|apos);?"
     # Markup: <wbr>, <span class="x">, </b>, <!-- -->.
     r"|<[^<>]{0,256}>"
     # Escapes of line breaks, tabs and quotes.
@@ -164,7 +181,9 @@ _UNIT = re.compile(
 """What in a text stands for one character or none: escapes, entities, markup."""
 
 _UNIT_OR_RUN = re.compile(f"{_UNIT.pattern}|(?P<run>[A-Za-z0-9]+)")
-_ESCAPE = re.compile(r"\\u[0-9A-Fa-f]{4}|(?:\\x|%)[0-9A-Fa-f]{2}|&#|\x1b|\\033|\\e")
+_ESCAPE = re.compile(
+    r"\\[uU][0-9A-Fa-f]{4}|(?:\\x|%)[0-9A-Fa-f]{2}|\\[0-3][0-7]{2}|&#|\x1b|\\e"
+)
 """The start of an escape that spells a character, or of a control sequence."""
 _RUN = re.compile(r"[A-Za-z0-9]+")
 _NOT_ALNUM = re.compile(r"[^A-Za-z0-9]+")
@@ -184,14 +203,24 @@ def skeleton(text: str, *, decode: bool = True) -> str:
     ).lower()
 
 
-def _decoded(match: re.Match[str]) -> str:
-    for group, base in (("u", 16), ("x", 16), ("dec", 10), ("hex", 16)):
+_ESCAPE_GROUPS = (("u", 16), ("U", 16), ("x", 16), ("o", 8), ("dec", 10), ("hex", 16))
+
+
+def _code(match: re.Match[str]) -> int | None:
+    """Return the code point an escape spells, or None for other units."""
+    for group, base in _ESCAPE_GROUPS:
         digits = match.group(group)
         if digits is not None:
-            code = int(digits, base)
-            char = chr(code) if code < 128 else ""
-            return char if char.isalnum() else ""
-    return ""
+            return int(digits, base)
+    return None
+
+
+def _decoded(match: re.Match[str]) -> str:
+    code = _code(match)
+    if code is None or code >= 0x110000:
+        return ""
+    char = _fold_table().get(code, chr(code))
+    return char if char.isascii() and char.isalnum() else ""
 
 
 def _stripped(match: re.Match[str]) -> str:
@@ -199,7 +228,7 @@ def _stripped(match: re.Match[str]) -> str:
     # "&amp;", ESC A): they may as well be text, and are to a reader. Markup,
     # colour codes and the like as spaces, so that every character keeps its
     # place.
-    if match.group("u", "x", "dec", "hex") != (None, None, None, None):
+    if _code(match) is not None:
         return match.group()
     for group in ("c", "name", "fe"):
         if match.group(group) is not None:
@@ -216,15 +245,23 @@ def _redact_pieces(text: str, grams: frozenset[str], probes: frozenset[str]) -> 
     # Find the secret's runs in the skeleton of the text and replace the whole
     # stretch of text each one came from, separators, markup and escapes inside
     # it included.
+    original = text
+    if not text.isascii():
+        # Fullwidth, circled, mathematical letters and digits read as plain ones.
+        text = text.translate(_fold_table())
     spans = _found(text, grams, probes)
-    hidden = _hidden(text) if _MAY_BE_CUT.search(text) else []
-    if hidden:
-        # Read the text once more with what hides nothing taken out: a zero-width
-        # space or a tag can sit inside an escape ("%3&#8203;0") and keep it from
-        # being read as one, though a reader sees it whole.
-        spans += _hidden_origins(hidden, _found(_without(text, hidden), grams, probes))
+    removed = _removable(text)
+    if removed:
+        # Read the text once more with what hides an escape taken out: a
+        # zero-width space or a tag inside one ("%3&#8203;0") keeps it from being
+        # read as one, though a reader sees it whole; and an escape escaped again
+        # ("&amp;#65;", "%2541") is an escape once unwrapped.
+        spans += _removed_origins(
+            removed, _found(_without(text, removed), grams, probes)
+        )
     if not spans:
-        return text
+        return original
+    text = original
     parts: list[str] = []
     done = 0
     for start, end in _merged(spans):
@@ -247,11 +284,10 @@ def _found(
     tags, and escapes cut in two), and as it is (a token between "<" and ">" is
     markup to the other two, and "\x1b[31m" takes a token's "31m").
     """
-    spans: list[tuple[int, int]] = []
-    decoded = _UNIT.sub(_decoded, text)
-    stretches = _stretches(_NOT_ALNUM.sub("", decoded).lower(), grams, probes)
-    if stretches:
-        spans += _decoded_origins(text, stretches)
+    spans = _decoded_spans(text, grams, probes)
+    if "<" in text and _ESCAPE.search(text):
+        # Escapes inside markup (<input value="&#65;…">) are read too.
+        spans += _decoded_spans(text.translate(_NO_BRACKETS), grams, probes)
     readings = [text]
     if _ESCAPE.search(text):
         readings.append(_UNIT.sub(_stripped, text))
@@ -261,6 +297,16 @@ def _found(
             spans += _plain_origins(reading, stretches)
     return spans
 
+
+def _decoded_spans(
+    text: str, grams: frozenset[str], probes: frozenset[str]
+) -> list[tuple[int, int]]:
+    decoded = _UNIT.sub(_decoded, text)
+    stretches = _stretches(_NOT_ALNUM.sub("", decoded).lower(), grams, probes)
+    return _decoded_origins(text, stretches) if stretches else []
+
+
+_NO_BRACKETS = str.maketrans("<>", "  ")
 
 _INVISIBLE = re.compile(
     "[\u00ad\u034f\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064"
@@ -310,12 +356,24 @@ _SHOWS_NOTHING = re.compile(
 
 
 def _shows_nothing(match: re.Match[str]) -> bool:
-    for group, base in (("u", 16), ("x", 16), ("dec", 10), ("hex", 16)):
-        digits = match.group(group)
-        if digits is not None:
-            code = int(digits, base)
-            return code < 0x110000 and bool(_INVISIBLE.fullmatch(chr(code)))
+    code = _code(match)
+    if code is not None:
+        return code < 0x110000 and bool(_INVISIBLE.fullmatch(chr(code)))
     return bool(_SHOWS_NOTHING.fullmatch(match.group()))
+
+
+def _removable(text: str) -> list[tuple[int, int]]:
+    """Return what hides an escape in ``text``: see :func:`_hidden`, :data:`_WRAP`."""
+    spans = _hidden(text) if _MAY_BE_CUT.search(text) else []
+    spans += [match.span(match.lastindex or 0) for match in _WRAP.finditer(text)]
+    return _merged(spans)
+
+
+_WRAP = re.compile(
+    r"&((?:amp;)+)(?=#)|%((?:25)+)(?=[0-9A-Fa-f]{2})|\\(\\+)(?=[uUx][0-9A-Fa-f]{2})"
+)
+"""What escapes an escape once more: the "amp;" of "&amp;#65;", the "25" of
+"%2541", a backslash doubled; each group is what unwraps the escape."""
 
 
 def _without(text: str, hidden: list[tuple[int, int]]) -> str:
@@ -323,11 +381,11 @@ def _without(text: str, hidden: list[tuple[int, int]]) -> str:
     return "".join(text[a:b] for a, b in zip(kept[::2], kept[1::2], strict=True))
 
 
-def _hidden_origins(
+def _removed_origins(
     hidden: list[tuple[int, int]], spans: list[tuple[int, int]]
 ) -> list[tuple[int, int]]:
     """Return the spans of the text that ``spans`` of it without ``hidden`` are."""
-    # Each kept stretch starts where the hidden one before it ended.
+    # Each kept stretch starts where the removed one before it ended.
     starts = [0]
     origins = [0]
     for start, end in hidden:
@@ -415,6 +473,40 @@ def _decoded_origins(
         return start, end
 
     return [(origin(start)[0], origin(end - 1)[1]) for start, end in stretches]
+
+
+_FOLDED_BLOCKS = (
+    (0xA0, 0x200),
+    (0x2B0, 0x2E4),
+    (0x1D2C, 0x1DBC),
+    (0x2070, 0x2190),
+    (0x2460, 0x24EB),
+    (0x2C7C, 0x2C7E),
+    (0xA7F2, 0xA7F5),
+    (0xFF10, 0xFF5B),
+    (0x107A5, 0x107A6),
+    (0x1D400, 0x1D800),
+    (0x1F12B, 0x1F14A),
+    (0x1FBF0, 0x1FBFA),
+)
+"""Where Unicode keeps the characters that are compatibility forms of one ASCII
+letter or digit (checked against the whole of Unicode 15)."""
+
+
+@functools.cache
+def _fold_table() -> dict[int, str]:
+    """Map each character that NFKC makes one ASCII letter or digit to it.
+
+    Fullwidth, circled, mathematical, superscript letters and digits are plain
+    ones to a reader. Built on first use (~2 ms).
+    """
+    table: dict[int, str] = {}
+    for start, end in _FOLDED_BLOCKS:
+        for code in range(start, end):
+            plain = unicodedata.normalize("NFKC", chr(code))
+            if len(plain) == 1 and plain.isascii() and plain.isalnum():
+                table[code] = plain
+    return table
 
 
 def _merged(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:

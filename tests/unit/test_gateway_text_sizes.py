@@ -299,7 +299,7 @@ def test_the_command_lines_json_stays_small_for_a_huge_message():
     result = runner_answering(body).run(request_to("https://gw.example.test/api"))
     out = io.StringIO()
     with redirect_stdout(out):
-        _print(result.outcome, as_json=True)
+        _print(result.outcome, as_json=True, redactor=Redactor())
 
     printed = json.loads(out.getvalue())
     assert printed["outcome"] == "rejected"

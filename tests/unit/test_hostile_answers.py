@@ -163,7 +163,7 @@ def test_the_cli_path_survives_every_generated_answer(status, head, body, as_jso
     result = make_runner(status, head, body).run(REQUEST)
     out = io.StringIO()
     with redirect_stdout(out):
-        _print(result.outcome, as_json)
+        _print(result.outcome, as_json, Redactor())  # one that knows no token
     assert EXIT_CODES[result.outcome.category] in {0, 3, 4, 5, 6, 7}
     assert "hostile-test-token" not in out.getvalue()
     if as_json:

@@ -3,13 +3,14 @@ import json
 import logging
 import re
 import string
+import unicodedata
 import urllib.parse
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.core.redact import PIECE, RedactingFilter, Redactor
+from app.core.redact import PIECE, REDACTED, RedactingFilter, Redactor
 
 TOKEN = "tok_0123456789abcdef"
 
@@ -94,7 +95,7 @@ def surviving_pieces(text, secret):
 
 def bones(text):
     """Return the letters and digits of ``text``, lower case: what a reader keeps."""
-    return re.sub(r"[^a-z0-9]", "", text.lower())
+    return re.sub(r"[^a-z0-9]", "", unicodedata.normalize("NFKC", text).lower())
 
 
 def readings(text):
@@ -221,6 +222,74 @@ READABLE_ECHOES = {
     "capitals": str.upper,
     "lower case": str.lower,
 }
+
+
+DEBUG_ECHOES = {
+    "entities without semicolons": lambda token: "".join(f"&#{ord(c)}" for c in token),
+    "entities padded with zeros": lambda token: "".join(
+        f"&#{ord(c):08d};" for c in token
+    ),
+    "hex entities without semicolons": lambda token: "".join(
+        f"&#x{ord(c):x}" for c in token
+    ),
+    "entities escaped twice": lambda token: "".join(f"&amp;#{ord(c)};" for c in token),
+    "percent-encoded three times": lambda token: "".join(
+        f"%2525{byte:02X}" for byte in token.encode()
+    ),
+    "backslashes doubled": lambda token: "".join(f"\\\\u{ord(c):04x}" for c in token),
+    "Python's \\U escapes": lambda token: "".join(f"\\U{ord(c):08x}" for c in token),
+    "octal escapes": lambda token: "".join(f"\\{byte:03o}" for byte in token.encode()),
+    "fullwidth": lambda token: "".join(
+        chr(0xFEE0 + ord(c)) if c.isascii() and c.isalnum() else c for c in token
+    ),
+    "mathematical bold": lambda token: "".join(
+        unicodedata.lookup(
+            f"MATHEMATICAL BOLD {'CAPITAL' if c.isupper() else 'SMALL'} {c.upper()}"
+        )
+        if c.isascii() and c.isalpha()
+        else c
+        for c in token
+    ),
+    "JSON escapes of fullwidth": lambda token: "".join(
+        f"\\u{0xFEE0 + ord(c):04x}" if c.isascii() and c.isalnum() else c for c in token
+    ),
+    "backwards": lambda token: token[::-1],
+    "base64 twice": lambda token: base64.b64encode(
+        base64.b64encode(token.encode())
+    ).decode(),
+    "base64 of UTF-16": lambda token: base64.b64encode(
+        token.encode("utf-16-le")
+    ).decode(),
+    "UTF-16 in hex": lambda token: token.encode("utf-16-be").hex(),
+    "a list of its bytes": lambda token: str(list(token.encode())),
+    "a list of its bytes in hex": lambda token: ", ".join(
+        f"0x{byte:02x}" for byte in token.encode()
+    ),
+    "entities inside a tag": lambda token: (
+        '<input value="' + "".join(f"&#{ord(c)};" for c in token) + '">'
+    ),
+    "entities between angle brackets in prose": lambda token: (
+        "< b and " + "".join(f"&#{ord(c)};" for c in token) + " >"
+    ),
+    "JSON escapes inside a comment": lambda token: (
+        "<!-- " + "".join(f"\\u{ord(c):04x}" for c in token) + " -->"
+    ),
+}
+
+
+@pytest.mark.parametrize("echo", sorted(DEBUG_ECHOES))
+def test_a_token_in_the_encodings_of_debug_output_is_removed(echo):
+    token = "Zq7mK2pX9vR4tL8nW3yB6cH1dF5gJ0sA"
+    redactor = Redactor()
+    redactor.add(token)
+
+    text = redactor.redact(f"gateway said: {DEBUG_ECHOES[echo](token)} is not valid")
+
+    # Nothing of the echo is left but what it wraps the token in.
+    wrapping = DEBUG_ECHOES[echo]("")
+    assert bones(text.replace(REDACTED, " ")) == bones(
+        f"gateway said: {wrapping} is not valid"
+    ), text
 
 
 @pytest.mark.parametrize("echo", sorted(READABLE_ECHOES))
