@@ -17,8 +17,11 @@ REDACTED = "[REDACTED]"
 _PATTERNS = (
     # An Authorization header or a pasted bearer credential.
     re.compile(r"(?i)(bearer\s+)[A-Za-z0-9\-._~+/]+=*"),
-    # Anything shaped like a JWT, wherever it appears.
-    re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"),
+    # Anything shaped like a JWT, wherever it appears. Tried from the start of a
+    # run only, and without going back: "eyJeyJeyJ…" is scanned once.
+    re.compile(
+        r"(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{4,}+\.[A-Za-z0-9_-]{4,}+\.[A-Za-z0-9_-]*+"
+    ),
     # token=… in query strings or key=value logs.
     re.compile(r"(?i)((?:access_)?token[\"']?\s*[=:]\s*[\"']?)[^\s\"'&,;]{4,}"),
 )
@@ -370,7 +373,10 @@ def _removable(text: str) -> list[tuple[int, int]]:
 
 
 _WRAP = re.compile(
-    r"&((?:amp;)+)(?=#)|%((?:25)+)(?=[0-9A-Fa-f]{2})|\\(\\+)(?=[uUx][0-9A-Fa-f]{2})"
+    # Possessive, and each from the start of its run only: a long run that
+    # turns out not to end in an escape is scanned once, not once a character.
+    r"(?<!&amp;)&((?:amp;)++)(?=#)|(?<!%25)%((?:25)++)(?=[0-9A-Fa-f]{2})"
+    r"|(?<!\\)\\(\\++)(?=[uUx][0-9A-Fa-f]{2})"
 )
 """What escapes an escape once more: the "amp;" of "&amp;#65;", the "25" of
 "%2541", a backslash doubled; each group is what unwraps the escape."""

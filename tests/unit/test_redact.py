@@ -420,3 +420,20 @@ def test_letters_an_escape_could_take_count_as_text_too(token, text):
     redactor.add(token)
 
     assert leaked_pieces(redactor.redact(text), token) == []
+
+
+ADVERSARIAL_RUNS = [
+    "\\", "eyJ", "eyJaaaa.", "%", "%25", "&amp;", "&#0", "\\u", "\\\\u0", "<", "<a",
+    "\x1b]", "\x1b[", "%\u200b", "&\u200b", "%4<b>", "<a>&#1", "Bearer ", "token=",
+]  # fmt: skip
+
+
+@pytest.mark.timeout(60)
+def test_a_gateways_largest_body_of_any_repeated_unit_is_redacted_in_one_pass():
+    # A body is cut at 256 KB. Patterns that try again from every character of a
+    # run ("eyJeyJ…", a run of backslashes) took minutes on such a body.
+    redactor = Redactor()
+    redactor.add("Zq7mK2pX9vR4tL8nW3yB6cH1dF5gJ0sA")
+    for unit in ADVERSARIAL_RUNS:
+        text = unit * (256 * 1024 // len(unit))
+        assert redactor.redact(text + " Zq7mK2pX9vR4").endswith(REDACTED)
