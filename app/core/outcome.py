@@ -896,9 +896,43 @@ def retry_after_seconds(value: str | None, now: datetime) -> float | None:
     return min(MAX_RETRY_AFTER, max(0.0, (when - now).total_seconds()))
 
 
-_DROP_BLOCKS = re.compile(r"(?is)<(script|style|head)\b.*?</\1\s*>")
-_TITLE = re.compile(r"(?is)<title[^>]*>(.*?)</title\s*>")
-_TAG = re.compile(r"(?s)<[^>]*>")
+# Each of these is tried once per place, and none scans past the next "<" or to
+# the end of the page again for every opening it meets: a gateway's page of
+# "<<<<…" or "<script <script …" is read in one pass.
+_BLOCK_OPEN = re.compile(r"(?i)<(script|style|head)\b")
+_BLOCK_CLOSE = {
+    name: re.compile(rf"(?i)</{name}\s*>") for name in ("script", "style", "head")
+}
+_TITLE_OPEN = re.compile(r"(?i)<title[^<>]*+>")
+_TITLE_CLOSE = re.compile(r"(?i)</title\s*>")
+_TAG = re.compile(r"<[^<>]*+>")
+
+
+def _without_blocks(text: str) -> str:
+    """Return ``text`` without its script, style and head blocks."""
+    kept: list[str] = []
+    done = 0
+    unclosed: set[str] = set()
+    for opening in _BLOCK_OPEN.finditer(text):
+        name = opening.group(1).lower()
+        if opening.start() < done or name in unclosed:
+            continue
+        closing = _BLOCK_CLOSE[name].search(text, opening.end())
+        if closing is None:
+            unclosed.add(name)  # none later either: keep its text, drop its tags
+            continue
+        kept.append(text[done : opening.start()])
+        done = closing.end()
+    kept.append(text[done:])
+    return " ".join(kept)
+
+
+def _title(text: str) -> str | None:
+    opening = _TITLE_OPEN.search(text)
+    if opening is None:
+        return None
+    closing = _TITLE_CLOSE.search(text, opening.end())
+    return None if closing is None else text[opening.end() : closing.start()]
 
 
 def text_excerpt(text: str, content_type: str = "", limit: int = EXCERPT_CHARS) -> str:
@@ -906,11 +940,11 @@ def text_excerpt(text: str, content_type: str = "", limit: int = EXCERPT_CHARS) 
     if not text.strip():
         return ""
     if "html" in content_type.lower() or "<html" in text[:2000].lower():
-        title = _TITLE.search(text[:20000])
-        body = _TAG.sub(" ", _DROP_BLOCKS.sub(" ", text[:50000]))
+        title = _title(text[:20000])
+        body = _TAG.sub(" ", _without_blocks(text[:50000]))
         text = html.unescape(body)
         if title:
-            heading = " ".join(html.unescape(title.group(1)).split())
+            heading = " ".join(html.unescape(title).split())
             if heading and heading not in text[:200]:
                 text = f"{heading}: {text}"
     cleaned = "".join(ch if ch.isprintable() else " " for ch in text)
