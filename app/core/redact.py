@@ -53,10 +53,13 @@ class Redactor:
 
     The app registers every token it learns (``add``); redaction then removes the
     token itself, its encoded forms (base64, base32, hex, percent-encoded,
-    JSON-escaped), every run of :data:`PIECE` or more of their characters in any
-    letter case, even when broken up by separators, markup, escapes or invisible
-    characters, and anything that looks like a bearer credential. Thread-safe:
-    workers register tokens while the log writes.
+    JSON-escaped, and what debug output makes of it: UTF-16, lists of its
+    bytes, encoded twice, backwards), every run of :data:`PIECE` or more of
+    their characters in any letter case, even when broken up by separators,
+    markup, escapes (HTML, JSON, C, Python, percent; escaped again) or invisible
+    characters, or spelt in fullwidth or other compatibility letters, and
+    anything that looks like a bearer credential. Thread-safe: workers register
+    tokens while the log writes.
     """
 
     def __init__(self) -> None:
