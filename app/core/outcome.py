@@ -351,12 +351,24 @@ def _decode_answer(answer: Answer, reading: _Reading, ctx: RunContext) -> _Verdi
 
     if 300 <= status < 400:
         return _redirected(answer.status, reading.headers, ctx)
+    if status == 407 and ctx.proxy is None and code == 0:
+        # No proxy was used: the 407 is the gateway's own, and its envelope says
+        # the run was queued. Neither can be taken at its word.
+        return _maybe_queued(
+            "The gateway answered HTTP 407 (proxy sign-in) with an answer that says "
+            "the plan was queued",
+            ctx,
+            f"HTTP 407 Proxy Authentication Required came back on a direct "
+            f"connection, with an envelope that says the run was queued{said}.",
+        )
     if status == 407:
         return _proxy_sign_in(ctx, said, reading.headers.get("proxy-authenticate"))
+    # A challenge's error= speaks for a refusal (RFC 6750 sends it with 400, 401
+    # and 403); beside a 2xx or a 5xx it is a leftover that decides nothing.
     if (
         status in (401, 403)
         or code == CODE_AUTH
-        or reading.www_authenticate.get("error")
+        or (400 <= status < 500 and reading.www_authenticate.get("error"))
     ):
         return _auth(status, code, reading, ctx)
     if status == 429:
@@ -388,12 +400,20 @@ def _decode_answer(answer: Answer, reading: _Reading, ctx: RunContext) -> _Verdi
             f"A proxy in front of the gateway gave up waiting (HTTP 504){said}. The "
             "gateway may still have queued the run.",
         )
-    if status >= 500:
+    if 500 <= status < 600:
         return _gateway_failed(status, ctx, said)
     if envelope is not None and code not in (None, 0) and status != 400:
         return _rejected_by_code(code, ctx, said)
     if 400 <= status < 500:
         return _invalid(status, ctx, said)
+    if code == 0:
+        return _maybe_queued(
+            f"The gateway gave an unexpected answer (HTTP {status}) that says the "
+            "plan was queued",
+            ctx,
+            f"HTTP {status} is not an answer the gateway's contract knows, but its "
+            f"envelope says the run was queued{said}.",
+        )
     return _Verdict(
         Category.GATEWAY,
         f"The gateway gave an unexpected answer (HTTP {status})",

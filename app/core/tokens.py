@@ -53,7 +53,8 @@ def clean_token(raw: str) -> str:
             )
     if len(token) < MIN_TOKEN_LENGTH:
         raise InputError(
-            f"The token is only {len(token)} characters long; access tokens are "
+            f"The token is only {len(token)} "
+            f"character{'' if len(token) == 1 else 's'} long; access tokens are "
             "much longer. Copy the whole token."
         )
     equals = token.find("=")
