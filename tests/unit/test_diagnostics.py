@@ -17,6 +17,7 @@ from pathlib import Path
 import jwt
 import pytest
 import trustme
+from wire_servers import trickling_gateway
 
 from app.core.diagnostics import (
     BundleManifest,
@@ -1081,3 +1082,23 @@ def test_a_bundle_removes_a_token_echoed_in_pieces_in_the_log(
 
     tail = preview["logs/plan-runner.log"]
     assert tail == "gateway said: token [REDACTED] is not valid\n"
+
+
+@pytest.mark.parametrize("part", ["head", "body"])
+def test_the_doctors_get_ends_in_its_time_when_the_gateway_trickles(part):
+    # A byte every 0.1 s resets each read's timeout; the GET as a whole is bound.
+    with trickling_gateway(part, every=0.1) as gateway:
+        started = time.monotonic()
+        steps = run_doctor(
+            gateway.url, ClientSettings(), timeout=2, redactor=Redactor()
+        )
+        elapsed = time.monotonic() - started
+
+    assert elapsed < 5
+    http = {step.name: step for step in steps}["HTTP"]
+    if part == "head":
+        assert http.verdict is Verdict.FAILED
+        assert "no whole answer within 2 s" in http.detail
+    else:
+        assert http.verdict is Verdict.OK  # the status came; the body is only a peek
+        assert "HTTP 200" in http.detail

@@ -23,7 +23,7 @@ from app.core.diagnostics.certificates import CertificateFacts, parse_certificat
 from app.core.diagnostics.proxies import ProxyFacts, effective_proxy, mask_proxy_url
 from app.core.diagnostics.status import EXIT_NETWORK, EXIT_OK, EXIT_SETUP
 from app.core.errors import PlanRunnerError, SetupError
-from app.core.exchange import ClientSettings, for_gateway
+from app.core.exchange import Canceller, ClientSettings, for_gateway
 from app.core.outcome import text_excerpt
 from app.core.urls import GatewayUrl, is_ip_address, parse_gateway_url
 
@@ -707,8 +707,12 @@ class _Doctor:
             pool_timeout=t,
         )
         base = self.gateway.base
+        # Every timeout above bounds one wait; a gateway that trickles a header
+        # line or a byte at a time resets them forever. The GET as a whole gets
+        # ``t`` seconds: then its connection is shut down.
+        canceller = Canceller()
         try:
-            client = build_client(settings)
+            client = build_client(settings, canceller)
         except PlanRunnerError as error:
             return DoctorStep("HTTP", Verdict.FAILED, str(error), "", setup=True)
         except (ImportError, ValueError, TypeError, httpx.InvalidURL) as error:
@@ -721,6 +725,9 @@ class _Doctor:
             )
         started = time.monotonic()
         wire = WireLog()  # what reached the wire names the failure, as for a run
+        deadline = threading.Timer(t, canceller.cancel, ("deadline",))
+        deadline.daemon = True
+        deadline.start()
         with client:
             try:
                 # A GET of the base URL, without the token: never a run.
@@ -729,6 +736,18 @@ class _Doctor:
                     headers = {k.lower(): v for k, v in response.headers.items()}
                     peek = _peek(response, started + t)
             except httpx.HTTPError as error:
+                if canceller.expired:
+                    return DoctorStep(
+                        "HTTP",
+                        Verdict.FAILED,
+                        f"A GET of {base} got no whole answer within {t:g} s: the "
+                        "connection stayed open, but the answer's head never ended "
+                        "(the gateway or something on the way sends it a little at "
+                        "a time, or not at all).",
+                        "Try again; if it stays so, send the diagnostic bundle to the "
+                        "gateway's team.",
+                        facts={"failure": "deadline"},
+                    )
                 failure = classify_failure(error, wire=wire)
                 return DoctorStep(
                     "HTTP",
@@ -740,6 +759,8 @@ class _Doctor:
                     ),
                     facts={"failure": failure.kind},
                 )
+            finally:
+                deadline.cancel()
         return self._judge(status, headers, peek, _ms(started))
 
     def _judge(
