@@ -200,6 +200,10 @@ class Failure:
     waited_ms: int | None = None
     proxy_status: int | None = None
 
+    def __post_init__(self) -> None:
+        # The detail goes inside sentences that end it themselves.
+        object.__setattr__(self, "detail", self.detail.strip().rstrip("."))
+
 
 @dataclass(frozen=True)
 class Exchange:

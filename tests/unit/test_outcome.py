@@ -750,3 +750,15 @@ def test_an_excerpt_drops_scripts_styles_and_the_head_but_keeps_the_title():
         "<body><script>var a = '<b>';</script><h1>Oops</h1><p>try <b>later</b></p>"
     )
     assert text_excerpt(page, "text/html") == "502 Bad & Gateway: Oops try later"
+
+
+@pytest.mark.parametrize("sent", [True, False])
+@pytest.mark.parametrize(
+    "kind", ["dns", "connect", "connect_timeout", "tls", "proxy", "dropped"]
+)
+def test_a_failures_own_full_stop_does_not_double_the_sentences(kind, sent):
+    failure = Failure(kind, "Server disconnected without sending a response. ", sent)
+    outcome = decode(Exchange(None, failure, 1, 5), CONTEXT)
+    assert "without sending a response" in outcome.support
+    assert ".." not in outcome.support
+    assert ". )" not in outcome.support
