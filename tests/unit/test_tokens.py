@@ -114,5 +114,5 @@ def test_durations_read_like_a_person_says_them(seconds, words):
 
 @pytest.mark.parametrize("pasted", ["a", "abc", "Bearer abcdefg"])
 def test_tokens_too_short_to_be_real_are_refused(pasted):
-    with pytest.raises(InputError, match="characters? long"):
+    with pytest.raises(InputError, match=r"characters? long"):
         clean_token(pasted)
