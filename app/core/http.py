@@ -839,9 +839,20 @@ def _failure_by_type(error: httpx.HTTPError) -> Failure:
         return Failure("write", detail, sent=True)
     if isinstance(error, httpx.ReadTimeout):
         return Failure("read_timeout", detail, sent=True)
+    if isinstance(error, httpx.RemoteProtocolError) and not _hung_up(detail):
+        # Something came back, but not HTTP: a garbled status line, two lengths,
+        # a head too long to keep. Not a dropped connection.
+        return Failure(
+            "protocol", f"the answer broke the rules of HTTP: {detail}", True
+        )
     if isinstance(error, httpx.RemoteProtocolError | httpx.ReadError):
         return Failure("dropped", detail, sent=True)
     return Failure("protocol", detail, sent=True)
+
+
+def _hung_up(detail: str) -> bool:
+    """Whether a protocol error's words say the other end closed the connection."""
+    return any(words in detail.lower() for words in ("disconnect", "closed"))
 
 
 def _proxy_status(error: httpx.ProxyError) -> int | None:

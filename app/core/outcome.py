@@ -686,14 +686,21 @@ def _decode_failure(
             "the plan may have been queued",
             "write": "The connection failed while sending: "
             "the plan may have been queued",
+            "protocol": "The gateway's answer could not be read: "
+            "the plan may have been queued",
         }
+        came = (
+            "the answer that came could not be read"
+            if failure.kind == "protocol"
+            else "no answer came"
+        )
         return _maybe_queued(
             titles.get(
                 failure.kind,
                 "The run ended without an answer: the plan may have been queued",
             ),
             ctx,
-            f"The request may have reached {ctx.host}, but no answer came "
+            f"The request may have reached {ctx.host}, but {came} "
             f"({failure.kind}: {failure.detail}). It was not sent again.",
         )
     nothing_sent = "Nothing was sent, so nothing was queued."

@@ -8,7 +8,7 @@ loopback is never reached through a proxy, so runs through a proxy go to
 import time
 
 import pytest
-from wire_servers import proxy_407, stalled_server, trickling_gateway
+from wire_servers import WireServer, proxy_407, stalled_server, trickling_gateway
 
 from app.core.errors import SetupError
 from app.core.exchange import Canceller, ClientSettings
@@ -196,3 +196,39 @@ def test_plain_http_advice_names_the_option_that_applies():
 def test_a_run_without_a_profile_is_refused_with_the_command_line_option():
     with pytest.raises(SetupError, match="--allow-plain-http"):
         run(HTTP_GATEWAY, ClientSettings(read_timeout=1))
+
+
+def answering(raw):
+    def respond(connection, head):
+        connection.sendall(raw)
+        connection.close()
+
+    return WireServer(respond)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"\x00\xff\x1b[2J garbage\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 5\r\n\r\nabc",
+        b"HTTP/1.1 101 Switching Protocols\r\n\r\n",
+    ],
+    ids=["garbage", "two lengths", "101"],
+)
+def test_an_answer_that_is_not_http_is_unreadable_not_dropped(raw):
+    with answering(raw) as gateway:
+        settings = ClientSettings(read_timeout=3, connect_timeout=3)
+        outcome = run(gateway.url, settings, allow_plain_http=True)
+    assert outcome.category is Category.UNKNOWN
+    assert outcome.facts["failure"] == "protocol"
+    assert "could not be read" in outcome.title
+    assert "broke the rules of HTTP" in outcome.support
+
+
+def test_a_gateway_that_hangs_up_without_answering_dropped_the_connection():
+    with answering(b"") as gateway:
+        settings = ClientSettings(read_timeout=3, connect_timeout=3)
+        outcome = run(gateway.url, settings, allow_plain_http=True)
+    assert outcome.category is Category.UNKNOWN
+    assert outcome.facts["failure"] == "dropped"
+    assert "dropped" in outcome.title

@@ -855,6 +855,9 @@ _FAILURE_REMEDIES = {
     "read_timeout": "The gateway accepted the connection but did not answer in time; "
     "it may be overloaded. Try again later.",
     "dropped": "The connection was dropped: a proxy or firewall may cut it. Ask IT.",
+    "protocol": "What answered is not speaking HTTP as a gateway should: check that "
+    "the gateway URL points at the gateway, or send the diagnostic bundle to the "
+    "gateway's team.",
 }
 
 
