@@ -83,20 +83,25 @@ def test_a_connection_that_fails_twice_is_not_tried_a_third_time():
 
 
 @pytest.mark.parametrize(
-    ("error", "kind"),
+    ("error", "words", "kind"),
     [
-        (httpx.ReadTimeout, "read_timeout"),
-        (httpx.RemoteProtocolError, "dropped"),
-        (httpx.ReadError, "dropped"),
-        (httpx.WriteError, "write"),
+        (httpx.ReadTimeout, "boom", "read_timeout"),
+        (
+            httpx.RemoteProtocolError,
+            "Server disconnected without sending a response.",
+            "dropped",
+        ),
+        (httpx.RemoteProtocolError, "illegal status line", "protocol"),
+        (httpx.ReadError, "boom", "dropped"),
+        (httpx.WriteError, "boom", "write"),
     ],
 )
-def test_nothing_is_resent_once_bytes_may_have_left(error, kind):
+def test_nothing_is_resent_once_bytes_may_have_left(error, words, kind):
     calls = []
 
     def handler(request):
         calls.append(1)
-        raise error("boom", request=request)
+        raise error(words, request=request)
 
     with mock_client(handler) as client:
         exchange = post_queue(
