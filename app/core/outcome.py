@@ -523,7 +523,15 @@ def _auth(
 def _rate_limited(headers: Mapping[str, str], ctx: RunContext, said: str) -> _Verdict:
     retry_after = headers.get("retry-after")
     wait = retry_after_seconds(retry_after, ctx.started_at)
-    when = f"in {humanize_seconds(wait)}" if wait is not None else "in a minute or two"
+    if wait is None:
+        when = "in a minute or two"
+    elif wait < 1:
+        when = "now: the time it asked to wait has passed"
+    elif wait >= MAX_RETRY_AFTER:
+        # Longer is no plan a person can follow; it is a gateway's mistake.
+        when = f"in a minute or two (it asked to wait {humanize_seconds(wait)} or more)"
+    else:
+        when = f"in {humanize_seconds(wait)}"
     shown = "(none)" if retry_after is None else one_line(retry_after)
     return _Verdict(
         Category.RATE_LIMITED,

@@ -762,3 +762,20 @@ def test_a_failures_own_full_stop_does_not_double_the_sentences(kind, sent):
     assert "without sending a response" in outcome.support
     assert ".." not in outcome.support
     assert ". )" not in outcome.support
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "words"),
+    [
+        ("120", "again in 2 min."),
+        ("Thu, 03 Dec 2026 11:00:00 GMT", "again now: the time it asked to wait has"),
+        ("0", "again now"),
+        ("9" * 35, "in a minute or two (it asked to wait 7 days or more)"),
+        ("Fri, 31 Dec 9999 23:59:59 GMT", "in a minute or two (it asked to wait"),
+        ("soon", "again in a minute or two."),
+    ],
+)
+def test_a_rate_limit_asks_for_a_wait_a_person_can_follow(retry_after, words):
+    answer = Answer(429, {"retry-after": retry_after}, b"")
+    outcome = decode(Exchange(answer, None, 1, 1), CONTEXT)
+    assert words in outcome.advice
