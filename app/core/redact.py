@@ -355,7 +355,7 @@ _MAY_BE_CUT = re.compile(
 
 _SHOWS_NOTHING = re.compile(
     r"<.*|(?:\x1b|\\u001[bB]|\\x1[bB]|\\033|\\e).*"
-    r"|&(?:shy|zwnj|zwj|lrm|rlm|ZeroWidthSpace|NoBreak);",
+    r"|&(?:shy|zwnj|zwj|lrm|rlm|ZeroWidthSpace|NoBreak);?",
     re.DOTALL,
 )
 """Units that show nothing themselves: markup, colour codes, invisible entities."""
@@ -499,7 +499,8 @@ _FOLDED_BLOCKS = (
     (0x1FBF0, 0x1FBFA),
 )
 """Where Unicode keeps the characters that are compatibility forms of one ASCII
-letter or digit (checked against the whole of Unicode 15)."""
+letter or digit (found by a scan of every code point Python's Unicode database
+knows)."""
 
 
 @functools.cache
