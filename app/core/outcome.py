@@ -528,8 +528,11 @@ def _rate_limited(headers: Mapping[str, str], ctx: RunContext, said: str) -> _Ve
     elif wait < 1:
         when = "now: the time it asked to wait has passed"
     elif wait >= MAX_RETRY_AFTER:
-        # Longer is no plan a person can follow; it is a gateway's mistake.
-        when = f"in a minute or two (it asked to wait {humanize_seconds(wait)} or more)"
+        # Longer is no plan a person can follow, and most likely a mistake.
+        when = (
+            f"later: it asks to wait {humanize_seconds(wait)} or more, which is "
+            "unusual; ask the gateway's team"
+        )
     else:
         when = f"in {humanize_seconds(wait)}"
     shown = "(none)" if retry_after is None else one_line(retry_after)

@@ -108,4 +108,4 @@ def test_absurd_retry_after_values_are_capped_not_crashed_on(value):
         Exchange(Answer(429, {"retry-after": value}, b""), None, 1, 1), CONTEXT
     )
     assert outcome.category is Category.RATE_LIMITED
-    assert "in 7 days" in outcome.advice
+    assert "wait 7 days or more" in outcome.advice

@@ -770,8 +770,8 @@ def test_a_failures_own_full_stop_does_not_double_the_sentences(kind, sent):
         ("120", "again in 2 min."),
         ("Thu, 03 Dec 2026 11:00:00 GMT", "again now: the time it asked to wait has"),
         ("0", "again now"),
-        ("9" * 35, "in a minute or two (it asked to wait 7 days or more)"),
-        ("Fri, 31 Dec 9999 23:59:59 GMT", "in a minute or two (it asked to wait"),
+        ("9" * 35, "again later: it asks to wait 7 days or more, which is unusual"),
+        ("Fri, 31 Dec 9999 23:59:59 GMT", "again later: it asks to wait 7 days or"),
         ("soon", "again in a minute or two."),
     ],
 )
