@@ -207,17 +207,4 @@ def warn(message: str) -> None:
 
 def print_json(document: object, redactor: Redactor) -> None:
     """Print one JSON document, every string in it redacted."""
-    print(json.dumps(_redacted(document, redactor), indent=2, ensure_ascii=False))
-
-
-def _redacted(value: object, redactor: Redactor) -> object:
-    if isinstance(value, str):
-        return redactor.redact(value)
-    if isinstance(value, dict):
-        return {
-            _redacted(key, redactor): _redacted(item, redactor)
-            for key, item in value.items()
-        }
-    if isinstance(value, list | tuple):
-        return [_redacted(item, redactor) for item in value]
-    return value
+    print(json.dumps(redactor.redact_all(document), indent=2, ensure_ascii=False))

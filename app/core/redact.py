@@ -11,6 +11,7 @@ import re
 import threading
 import unicodedata
 import urllib.parse
+from collections.abc import Mapping
 
 REDACTED = "[REDACTED]"
 
@@ -106,6 +107,23 @@ class Redactor:
         for pattern in _PATTERNS:
             text = pattern.sub(_keep_prefix, text)
         return text
+
+    def redact_all(self, value: object) -> object:
+        """Return ``value`` with every string in it, keys too, redacted.
+
+        Mappings become dicts and sequences lists, as for JSON; other values are
+        returned as they are.
+        """
+        if isinstance(value, str):
+            return self.redact(value)
+        if isinstance(value, Mapping):
+            return {
+                self.redact_all(key): self.redact_all(item)
+                for key, item in value.items()
+            }
+        if isinstance(value, list | tuple):
+            return [self.redact_all(item) for item in value]
+        return value
 
 
 def _forms(secret: str) -> set[str]:

@@ -437,3 +437,20 @@ def test_a_gateways_largest_body_of_any_repeated_unit_is_redacted_in_one_pass():
     for unit in ADVERSARIAL_RUNS:
         text = unit * (256 * 1024 // len(unit))
         assert redactor.redact(text + " Zq7mK2pX9vR4").endswith(REDACTED)
+
+
+def test_every_string_of_a_document_is_redacted_keys_and_all():
+    token = "Zq7mK2pX9vR4tL8nW3yB6cH1dF5gJ0sA"
+    redactor = Redactor()
+    redactor.add(token)
+    document = {
+        "said": f"bad token {token}",
+        token: [1, None, (f"x {token}", 2.5), {"deep": [token]}],
+        "count": 3,
+    }
+
+    assert redactor.redact_all(document) == {
+        "said": "bad token [REDACTED]",
+        "[REDACTED]": [1, None, ["x [REDACTED]", 2.5], {"deep": ["[REDACTED]"]}],
+        "count": 3,
+    }

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from app.core.diagnostics.certificates import CertificateFacts, parse_certificate
 from app.core.diagnostics.proxies import ProxyFacts, effective_proxy, mask_proxy_url
@@ -167,7 +167,7 @@ def run_doctor(
                 f"The check itself failed unexpectedly ({type(error).__name__}).",
                 "Send the diagnostic bundle to support; the log has the details.",
             )
-        steps.append(_redacted(step, redactor.redact))
+        steps.append(_redacted(step, redactor))
         if step.verdict is Verdict.FAILED:
             blocked = name
     log.info(
@@ -178,21 +178,12 @@ def run_doctor(
     return steps
 
 
-def _redacted(step: DoctorStep, redact: Callable[[str], str]) -> DoctorStep:
-    def clean(value: object) -> object:
-        if isinstance(value, str):
-            return redact(value)
-        if isinstance(value, Mapping):
-            return {key: clean(item) for key, item in value.items()}
-        if isinstance(value, list | tuple):
-            return [clean(item) for item in value]
-        return value
-
+def _redacted(step: DoctorStep, redactor: Redactor) -> DoctorStep:
     return dataclasses.replace(
         step,
-        detail=redact(step.detail),
-        remedy=redact(step.remedy),
-        facts={key: clean(item) for key, item in step.facts.items()},
+        detail=redactor.redact(step.detail),
+        remedy=redactor.redact(step.remedy),
+        facts=cast("dict[str, object]", redactor.redact_all(step.facts)),
     )
 
 
