@@ -2,7 +2,9 @@
 
 import subprocess
 import sys
+from pathlib import Path
 
+import app
 import app.cli.commands
 
 CHECK = """
@@ -70,3 +72,29 @@ def test_a_run_with_a_gateway_url_imports_no_settings_models_and_no_keyring(tmp_
     result = python_c(RUN_IMPORTS, tmp_path, PLAN_RUNNER_TOKEN="abcdefgh12345678")
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stderr.strip().splitlines()[-1] == "loaded:"
+
+
+SOURCE_SCAN = """
+import linecache, sys
+import app.gui
+import PySide6.QtCore  # from here on PySide looks at each new module
+import app.core.settings, app.core.history, keyring
+kept = [f for f in linecache.cache if "/app/core/" in f or "/keyring/" in f]
+print(len(kept), *kept[:3])
+"""
+
+
+def test_modules_imported_after_qt_keep_no_source_in_memory(tmp_path):
+    # PySide would read every later module's source into linecache to look for
+    # "PySide6" in it: about 12 MB of the window's idle memory.
+    result = python_c(SOURCE_SCAN, tmp_path, QT_QPA_PLATFORM="offscreen")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[0] == "0", result.stdout
+
+
+def test_the_gui_asks_pyside_for_no_feature():
+    # app.gui tells PySide that no module switches features (snake_case,
+    # true_property); a module that did would be switched by nobody.
+    root = Path(app.__file__).parent
+    users = [p for p in root.rglob("*.py") if "__feature__" in p.read_text("utf-8")]
+    assert users == [root / "gui" / "__init__.py"]
