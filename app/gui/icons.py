@@ -73,7 +73,20 @@ def pixmap(
 
 
 def icon(name: str, colour: QColor | str | None = None) -> QIcon:
-    """Return icon ``name`` at the usual sizes, its glyph drawn in ``colour``."""
+    """Return icon ``name`` at the usual sizes, its glyph drawn in ``colour``.
+
+    Each icon is rendered once per colour and then shared (a QIcon is a
+    cheap, implicitly shared handle): the recent runs and the history ask for
+    the same few outcome icons again and again, on the GUI thread.
+    """
+    return _icon(name, None if colour is None else QColor(colour).name(_HEX_ARGB))
+
+
+_HEX_ARGB = QColor.NameFormat.HexArgb
+
+
+@functools.lru_cache(maxsize=256)
+def _icon(name: str, colour: str | None) -> QIcon:
     result = QIcon()
     for size in ICON_SIZES:
         for ratio in (1.0, 2.0):

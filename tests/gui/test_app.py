@@ -10,6 +10,7 @@ import time
 
 import pytest
 from PySide6.QtCore import QRect, QSettings
+from PySide6.QtGui import QColor
 
 from app.core.errors import SetupError
 from app.core.outcome import Category
@@ -26,6 +27,25 @@ from app.sim import SCENARIOS
 
 def test_every_icon_renders():
     assert icons.check_icons() == []
+
+
+def test_an_icon_is_rendered_once_per_colour(monkeypatch):
+    # The recent runs and the history ask for the same outcome icons after
+    # every run, on the GUI thread.
+    rendered = []
+    real_pixmap = icons.pixmap
+    monkeypatch.setattr(
+        icons, "pixmap", lambda *args: rendered.append(args) or real_pixmap(*args)
+    )
+    # Colours no other test uses: none of these is rendered yet.
+    first = icons.icon("run", "#336699")
+    once = len(rendered)
+    assert once == len(icons.ICON_SIZES) * 2
+    again = icons.icon("run", QColor(0x33, 0x66, 0x99))
+    assert len(rendered) == once
+    assert again.cacheKey() == first.cacheKey()
+    icons.icon("run", "#993366")
+    assert len(rendered) == 2 * once
 
 
 def test_self_check_reports_and_exits_zero_offscreen(tmp_path):
