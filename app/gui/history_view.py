@@ -2,9 +2,10 @@
 
 The table reads the history a page at a time (keyset pagination through
 :meth:`~app.core.history.HistoryStore.page`), so a history of a million runs
-opens at once and holds only the pages scrolled to. Reads and the quick deletes
-run on the GUI thread: each is one indexed query. Counting the matching runs
-reads a whole index; after a run it goes to a worker when the view has one.
+opens at once and holds only the pages scrolled to, up to :data:`MAX_ROWS`.
+Reads and the quick deletes run on the GUI thread: each is one indexed query.
+Counting the matching runs reads a whole index; after a run it goes to a
+worker when the view has one.
 """
 
 from __future__ import annotations
@@ -79,6 +80,9 @@ REMEMBERED_WIDTHS = 512
 """How many measured cell widths the view keeps (see ``_width_wanted``)."""
 
 PAGE_SIZE = 200
+MAX_ROWS = 10_000
+"""The most runs the table holds (about 1.7 KB each): scrolling stops there,
+and the status line says to narrow the dates or the filters for older runs."""
 FILTER_DELAY_MS = 300
 EXPORT_STEP = 1000
 TOOLTIP_CHARS = 600
@@ -132,10 +136,12 @@ class HistoryModel(QAbstractTableModel):
         store: HistoryStore,
         parent: QWidget | None = None,
         page_size: int = PAGE_SIZE,
+        max_rows: int | None = None,
     ) -> None:
         super().__init__(parent)
         self._store = store
         self._page_size = page_size
+        self._max_rows = MAX_ROWS if max_rows is None else max_rows
         self._filters = HistoryFilter()
         self._rows: list[HistoryRow] = []
         self._exhausted = True
@@ -151,6 +157,11 @@ class HistoryModel(QAbstractTableModel):
     def exhausted(self) -> bool:
         """Whether every matching run has been fetched."""
         return self._exhausted
+
+    @property
+    def capped(self) -> bool:
+        """Whether the table holds all it may, with older matching runs left out."""
+        return not self._exhausted and len(self._rows) >= self._max_rows
 
     def set_filters(self, filters: HistoryFilter) -> None:
         """Show the runs that match ``filters``, from the newest."""
@@ -290,31 +301,36 @@ class HistoryModel(QAbstractTableModel):
         return None
 
     def canFetchMore(self, parent: QModelIndex | QPersistentModelIndex) -> bool:
-        """Return whether more matching runs are left to fetch."""
-        return not parent.isValid() and not self._exhausted
+        """Return whether more matching runs are left to fetch, and room for them."""
+        return not parent.isValid() and not self._exhausted and not self.capped
 
     def fetchMore(self, parent: QModelIndex | QPersistentModelIndex) -> None:
-        """Fetch the next page of runs."""
-        if parent.isValid() or self._exhausted:
+        """Fetch the next page of runs, no further than the table may hold."""
+        if not self.canFetchMore(parent):
             return
-        page = self._read_page(self._rows[-1].cursor if self._rows else None)
+        limit = min(self._page_size, self._max_rows - len(self._rows))
+        page = self._read_page(self._rows[-1].cursor if self._rows else None, limit)
         if page:
             first = len(self._rows)
             self.beginInsertRows(QModelIndex(), first, first + len(page) - 1)
             self._rows.extend(page)
             self.endInsertRows()
 
-    def _read_page(self, before: Cursor | None) -> list[HistoryRow]:
+    def _read_page(
+        self, before: Cursor | None, limit: int | None = None
+    ) -> list[HistoryRow]:
+        limit = limit or self._page_size
         try:
-            page = self._store.page(self._filters, before=before, limit=self._page_size)
+            # One run more than asked for tells whether older runs are left.
+            page = self._store.page(self._filters, before=before, limit=limit + 1)
         except HistoryError as error:
             log.warning("Could not read the history: %s", error)
             self._exhausted = True
             self.load_failed.emit(str(error))
             return []
-        if len(page) < self._page_size:
+        if len(page) <= limit:
             self._exhausted = True
-        return page
+        return page[:limit]
 
 
 class _StatusSlot(QWidget):
@@ -1052,14 +1068,19 @@ class HistoryView(QWidget):
     def _update_status(self) -> None:
         model = self.history_model
         shown = model.rowCount()
+        filtered = " (filtered)" if model.filters != HistoryFilter() else ""
         if model.exhausted:
-            text = f"{shown:,} run{'' if shown == 1 else 's'}"
+            text = f"{shown:,} run{'' if shown == 1 else 's'}{filtered}"
+        elif model.capped:
+            of_total = "" if self._total is None else f" of {self._total:,}"
+            text = (
+                f"The newest {shown:,}{of_total} runs are listed{filtered}; "
+                "set the dates or a filter to see older ones"
+            )
         elif self._total is None:
-            text = f"{shown:,} runs shown; scroll for more"
+            text = f"{shown:,} runs shown{filtered}; scroll for more"
         else:
-            text = f"{shown:,} of {self._total:,} runs shown"
-        if model.filters != HistoryFilter():
-            text += " (filtered)"
+            text = f"{shown:,} of {self._total:,} runs shown{filtered}"
         self.status_label.setText(text)
 
     def changeEvent(self, event: QEvent) -> None:

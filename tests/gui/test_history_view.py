@@ -141,6 +141,46 @@ def test_model_fetches_one_page_at_a_time_as_the_table_scrolls(
     assert view.status_label.text() == f"{len(made)} runs"
 
 
+def test_the_table_holds_at_most_max_rows_and_says_how_to_see_older_runs(
+    qtbot: Any, store: HistoryStore, make_view: Any, monkeypatch: Any
+) -> None:
+    # Each fetched run costs the table memory: scrolling through a million
+    # runs must not hold them all.
+    monkeypatch.setattr(history_view, "MAX_ROWS", PAGE_SIZE + 50)
+    made = fill(store, 2 * PAGE_SIZE)
+    view = make_view()
+    model = view.history_model
+
+    view.table.scrollToBottom()
+    qtbot.waitUntil(lambda: model.rowCount() == PAGE_SIZE + 50, timeout=3000)
+    model.fetchMore(QModelIndex())
+
+    assert model.rowCount() == PAGE_SIZE + 50
+    assert shown_ids(view) == made[: PAGE_SIZE + 50]
+    assert model.capped
+    assert not model.canFetchMore(QModelIndex())
+    assert view.status_label.text() == (
+        f"The newest {PAGE_SIZE + 50} of {len(made)} runs are listed; "
+        "set the dates or a filter to see older ones"
+    )
+
+
+def test_a_history_of_exactly_max_rows_is_all_shown(
+    qtbot: Any, store: HistoryStore, make_view: Any, monkeypatch: Any
+) -> None:
+    monkeypatch.setattr(history_view, "MAX_ROWS", PAGE_SIZE + 50)
+    made = fill(store, PAGE_SIZE + 50)
+    view = make_view()
+    model = view.history_model
+
+    view.table.scrollToBottom()
+    qtbot.waitUntil(lambda: model.rowCount() == len(made), timeout=3000)
+
+    assert not model.capped
+    assert model.exhausted
+    assert view.status_label.text() == f"{len(made)} runs"
+
+
 def test_cells_show_long_ids_names_and_outcome_colour(
     store: HistoryStore, make_view: Any, varied: dict[str, int]
 ) -> None:
