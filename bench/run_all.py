@@ -18,7 +18,6 @@ Exit code: 0 when every target is met, 1 otherwise.
 from __future__ import annotations
 
 import argparse
-import re
 import subprocess
 import sys
 import tempfile
@@ -34,6 +33,7 @@ from benchlib import (
     Report,
     clean_environment,
     machine,
+    number,
     print_figures,
     read_figures,
 )
@@ -60,7 +60,13 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="plan-runner-run-all-") as folder:
         out = Path(folder)
         history_file = out / f"history-{args.history_rows}.sqlite3"
-        reports.append(run_history(args.history_rows, history_file))
+        reports.append(
+            run_bench(
+                "bench_history.py",
+                out,
+                *("--rows", str(args.history_rows), "--file", str(history_file)),
+            )
+        )
         big = [] if args.no_big_history else ["--history-file", str(history_file)]
         quick = args.quick
         reports.append(
@@ -128,75 +134,6 @@ def run_bench(script: str, out: Path, *extra: str, name: str = "") -> Report:
     return read_figures(target)
 
 
-def run_history(rows: int, history_file: Path) -> Report:
-    """Run bench_history.py (another engineer's) and read its printed table."""
-    command = [
-        PYTHON,
-        str(BENCH_DIR / "bench_history.py"),
-        *("--rows", str(rows), "--file", str(history_file)),
-    ]
-    print(f"{'=' * 100}\nbench_history.py --rows {rows:,}\n", flush=True)
-    done = subprocess.run(  # noqa: PLW1510 - a missed target exits 1
-        command,
-        env=clean_environment(QT_QPA_PLATFORM="offscreen"),
-        capture_output=True,
-        text=True,
-        timeout=1800,
-    )
-    print(done.stdout, end="")
-    print(done.stderr, end="", file=sys.stderr)
-    report = Report("history")
-    rows_label = f"{rows:,} rows"
-    opening: list[Figure] = []
-    for line in done.stdout.splitlines():
-        query = re.match(r"(first page|plan \d+)\s+([\d.]+)\s+([\d.]+)\s+[\d.]+", line)
-        if query:
-            what = "first page" if query.group(1) == "first page" else "filter by plan"
-            report.add(
-                Figure(
-                    f"history at {rows_label}: {what}",
-                    float(query.group(2)),
-                    "ms",
-                    baseline=float(query.group(3)),
-                    limit=50,
-                    max_ratio=2,
-                    note="bench_history.py: median of 7; raw indexed sqlite3 baseline",
-                )
-            )
-        memory = re.match(r"view memory \(MB\)\s+([\d.]+)", line)
-        if memory:
-            report.add(
-                Figure(
-                    f"memory the history view adds, {rows_label}",
-                    float(memory.group(1)),
-                    "MB",
-                    limit=50,
-                )
-            )
-        opened = re.match(r"open \((.+)\) of [\d,]+ runs: ([\d.]+) ms", line)
-        if opened:
-            opening.append(
-                Figure(
-                    f"  history open ({opened.group(1)}), {rows_label}",
-                    float(opened.group(2)),
-                    "ms",
-                )
-            )
-    report.figures.extend(opening)
-    if not any(f.limit == 50 and f.unit == "ms" for f in report.figures):
-        # Its page-500 walk needs at least 100,200 rows; say so rather than stop.
-        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        report.add(
-            Figure(
-                f"history at {rows_label}: bench_history.py failed ({last})",
-                float("nan"),
-                "ms",
-                limit=50,
-            )
-        )
-    return report
-
-
 def measure_deb() -> Report:
     """Measure the .deb in dist/, if packaging/build-deb.sh has written one."""
     report = Report("deb")
@@ -235,13 +172,13 @@ def markdown(figures: list[Figure], reports: list[Report], info: dict) -> str:
         "|---|---|---|---|---|---|---|",
     ]
     for f in figures:
-        base = "" if f.baseline is None else f"{f.baseline:.1f} {f.unit}"
+        base = "" if f.baseline is None else f"{number(f.baseline)} {f.unit}"
         ratio = "" if f.ratio is None else f"{f.ratio:.2f}"
         met = {None: "info", True: "yes", False: "**no**"}[f.met]
         name = f.name.strip()
         name = f"↳ {name}" if f.name.startswith(" ") else name
         lines.append(
-            f"| {name} | {f.target} | {f.measured:.1f} {f.unit} | {base} | "
+            f"| {name} | {f.target} | {number(f.measured)} {f.unit} | {base} | "
             f"{ratio} | {met} | {f.note} |"
         )
     notes = [f"- {r.bench}: {note}" for r in reports for note in r.notes]
