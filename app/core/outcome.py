@@ -15,7 +15,6 @@ the outcome's texts, so none of them ever holds more than these.
 
 from __future__ import annotations
 
-import html
 import json
 import re
 import unicodedata
@@ -978,6 +977,8 @@ def text_excerpt(text: str, content_type: str = "", limit: int = EXCERPT_CHARS) 
     if not text.strip():
         return ""
     if "html" in content_type.lower() or "<html" in text[:2000].lower():
+        import html  # noqa: PLC0415 - its entity table only for HTML answers
+
         title = _title(text[:20000])
         body = _TAG.sub(" ", _without_blocks(text[:50000]))
         text = html.unescape(body)

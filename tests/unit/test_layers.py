@@ -43,7 +43,7 @@ import sys
 import app.gui.main
 late = ("app.core.settings", "app.core.workspace", "app.core.history",
         "app.core.diagnostics", "app.gui.history_view", "app.gui.status_panel",
-        "app.gui.settings_dialog")
+        "app.gui.settings_dialog", "hashlib", "html.entities")
 loaded = sorted(m for m in sys.modules if m.split(".")[0] in {heavy} or m in late)
 print(",".join(loaded))
 """
