@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 import threading
 import time
@@ -20,6 +21,7 @@ import traceback
 from collections import Counter
 from typing import Any
 
+from benchlib import seconds
 from PySide6.QtCore import QObject, Qt, QTimer
 from PySide6.QtWidgets import QApplication, QMainWindow
 
@@ -116,8 +118,11 @@ def summary(gaps: list[float], ends: list[float] | None = None) -> dict[str, Any
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, required=True)
+    parser.add_argument("--seconds", type=seconds, required=True)
     args = parser.parse_args()
+    # Nothing to clean up: SIGINT ends it at once, as SIGTERM does (in a Qt
+    # slot, Python's KeyboardInterrupt would be printed and dropped).
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
     app = QApplication(sys.argv[:1])
     window = QMainWindow()
     window.resize(940, 860)
