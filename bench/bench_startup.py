@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -33,34 +35,71 @@ from typing import Any
 from benchlib import (
     DRIVERS,
     PYTHON,
+    REPO,
     Figure,
     Report,
+    at_least,
     by_package,
     clean_environment,
     fresh_home,
+    history_file,
     importtime_runs,
     median,
     median_imports,
+    output_file,
     print_machine,
+    run_main,
+    seconds,
     spread,
 )
 
 # The tests' D-Bus that completes the handshake and then never answers.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+sys.path.insert(0, str(REPO / "tests"))
 from silent_bus import SilentBus
 
 APP = str(DRIVERS / "startup_app.py")
 BARE = str(DRIVERS / "startup_bare.py")
 
+# A private session bus as dbus-run-session's own, but listening in the bench's
+# temporary folder: a bench stopped half-way leaves no socket in /tmp.
+SESSION_BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC
+ "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>session</type>
+  <keep_umask/>
+  <listen>unix:dir={folder}</listen>
+  <auth>EXTERNAL</auth>
+  <standard_session_servicedirs/>
+  <policy context="default">
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow own="*"/>
+  </policy>
+</busconfig>
+"""
+
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=9, help="runs of each (>= 7)")
-    parser.add_argument("--idle", type=float, default=2.0, help="seconds idle")
-    parser.add_argument("--idle-runs", type=int, default=3)
+    parser.add_argument(
+        "--runs",
+        type=at_least(3),
+        default=9,
+        help="runs of each (at least 3; default 9, 7 or more for figures to keep)",
+    )
+    parser.add_argument(
+        "--idle", type=seconds, default=2.0, help="seconds idle (more than 0)"
+    )
+    parser.add_argument(
+        "--idle-runs",
+        type=at_least(1),
+        default=3,
+        help="idle-memory runs of each (at least 1; default 3)",
+    )
     parser.add_argument(
         "--history-file",
-        type=Path,
+        type=history_file,
         help="also start the app on a copy of this history (e.g. 1,000,000 runs)",
     )
     parser.add_argument(
@@ -70,11 +109,11 @@ def main() -> int:
     )
     parser.add_argument(
         "--importtime-runs",
-        type=int,
+        type=at_least(0),
         default=3,
         help="runs under -X importtime for the import breakdown (0: skip)",
     )
-    parser.add_argument("--json", type=Path, help="write the figures here")
+    parser.add_argument("--json", type=output_file, help="write the figures here")
     args = parser.parse_args()
     print_machine()
     report = Report("startup")
@@ -275,22 +314,34 @@ def with_secret_service(
     homes = [scratch / f"keyring-run-{number}" for number in range(runs)]
     for home in homes:
         home.mkdir(exist_ok=True)
+    bus_folder = scratch / "bus"
+    bus_folder.mkdir(exist_ok=True)
+    bus_config = scratch / "session-bus.conf"
+    bus_config.write_text(SESSION_BUS_CONFIG.format(folder=bus_folder))
     script = "printf pw | gnome-keyring-daemon --unlock --components=secrets >/dev/null"
     for home in homes:
         script += f'; PLAN_RUNNER_HOME="{home}" "{PYTHON}" "{driver}" --idle {idle}'
     env = clean_environment(QT_QPA_PLATFORM="offscreen", HOME=str(keyring_home))
-    done = subprocess.run(  # noqa: PLW1510 - checked below, with the output shown
-        ["dbus-run-session", "--", "sh", "-c", script],
+    # A process group of its own: if the bench is stopped (or the runs time out),
+    # the bus, the keyring daemon and the driver all get SIGTERM, not only
+    # dbus-run-session (which, killed alone, would leave the bus running).
+    session = subprocess.Popen(
+        ["dbus-run-session", f"--config-file={bus_config}", "--", "sh", "-c", script],
         env=env,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=120,
+        start_new_session=True,
     )
-    found = [
-        json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")
-    ]
-    if done.returncode != 0 or len(found) != runs:
-        raise RuntimeError(f"the runs with GNOME Keyring failed:\n{done.stderr}")
+    try:
+        stdout, stderr = session.communicate(timeout=120)
+    except BaseException:
+        os.killpg(session.pid, signal.SIGTERM)
+        session.wait()
+        raise
+    found = [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
+    if session.returncode != 0 or len(found) != runs:
+        raise RuntimeError(f"the runs with GNOME Keyring failed:\n{stderr}")
     for home in homes:
         log = (home / "logs" / "plan-runner.log").read_text(encoding="utf-8")
         if "for this session only" in log:
@@ -351,4 +402,4 @@ def import_costs(runs: int, report: Report) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)
