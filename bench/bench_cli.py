@@ -18,15 +18,20 @@ stand-in keyring (drivers/bench_keyring.py; the real Secret Service costs more).
 Last, it lists the imports the command adds to the baseline's, from
 ``-X importtime``.
 
+Both figures depend on the environment: when ``click`` and ``rich`` are
+installed, ``import httpx`` also imports httpx's command line
+(``httpx._main``), about 40 ms for the baseline and the app alike. The bench
+says whether it did here.
+
 Target: the command at most 1.5x the baseline.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 from benchlib import (
@@ -35,13 +40,17 @@ from benchlib import (
     PYTHON,
     Figure,
     Report,
+    at_least,
     by_package,
     clean_environment,
     fresh_home,
+    history_file,
     importtime_runs,
     median,
     median_imports,
+    output_file,
     print_machine,
+    run_main,
     spread,
     timed_run,
 )
@@ -58,22 +67,40 @@ PROFILE = "bench"
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=15, help="runs of each (>= 10)")
+    parser.add_argument(
+        "--runs",
+        type=at_least(3),
+        default=15,
+        help="runs of each (at least 3; default 15, 10 or more for figures to keep)",
+    )
     parser.add_argument(
         "--history-file",
-        type=Path,
+        type=history_file,
         help="also run on a copy of this history (e.g. 1,000,000 runs)",
     )
     parser.add_argument(
         "--importtime-runs",
-        type=int,
+        type=at_least(0),
         default=5,
         help="runs under -X importtime for the import list (0: skip)",
     )
-    parser.add_argument("--json", type=Path, help="write the figures here")
+    parser.add_argument("--json", type=output_file, help="write the figures here")
     args = parser.parse_args()
     print_machine()
     report = Report("cli")
+    httpx_cli = httpx_imports_its_cli()
+    print(
+        "import httpx here "
+        + ("also imports" if httpx_cli else "does not import")
+        + " its command line (httpx._main: click and rich are "
+        + ("installed)" if httpx_cli else "not both installed)")
+    )
+    report.notes.append(
+        "import httpx "
+        + ("imported" if httpx_cli else "did not import")
+        + " httpx's command line here (httpx._main, when click and rich are "
+        "installed: about 40 ms for the baseline and the app alike)"
+    )
 
     with Simulator(tokens=(TOKEN,)) as gateway, fresh_home() as scratch:
         url = gateway.url
@@ -198,13 +225,27 @@ def main() -> int:
     return 0 if all(f.met is not False for f in report.figures) else 1
 
 
+def httpx_imports_its_cli() -> bool:
+    """Return whether ``import httpx`` imports httpx's command line here."""
+    done = subprocess.run(
+        [PYTHON, "-c", "import httpx, sys; print('httpx._main' in sys.modules)"],
+        env=clean_environment(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return done.stdout.strip() == "True"
+
+
 def profile_setup(home: Path, url: str) -> dict[str, str]:
     """Add profile ``bench`` (URL and token in the stand-in keyring); return env."""
+    pythonpath = clean_environment()["PYTHONPATH"]
     env = clean_environment(
         PLAN_RUNNER_HOME=str(home),
         PYTHON_KEYRING_BACKEND="bench_keyring.FileKeyring",
         BENCH_KEYRING_FILE=str(home.parent / "keyring.json"),
-        PYTHONPATH=str(DRIVERS),
+        PYTHONPATH=os.pathsep.join([str(DRIVERS), pythonpath]),
     )
     timed_run([PLAN_RUNNER, "profile", "add", PROFILE, "--gateway", url], env)
     done = subprocess.run(  # noqa: PLW1510 - checked below
@@ -259,4 +300,4 @@ def import_findings(
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)
