@@ -40,6 +40,7 @@ from benchlib import (
     Figure,
     Report,
     at_least,
+    check_stopped,
     fresh_home,
     output_file,
     print_machine,
@@ -453,6 +454,9 @@ def measure_view(path: Path, count: int) -> list[Figure]:
         started = time.perf_counter()
         guarded = False
         while model.canFetchMore(QModelIndex()):
+            # A signal's SystemExit raised in a Qt slot would be dropped: the
+            # handler has recorded it, stop here.
+            check_stopped()
             held = model.rowCount()
             view.table.scrollToBottom()
             app.processEvents()
