@@ -334,10 +334,11 @@ def wait_for_signal(signal: Any, timeout_s: float, action: Any) -> tuple[Any, ..
     timer.setSingleShot(True)
     timer.timeout.connect(loop.quit)
     timer.start(round(timeout_s * 1000))
-    check_stopped()
     waiting_in.append(loop)
     try:
         action()
+        # A signal before exec() quit a loop not yet running, which Qt ignores.
+        check_stopped()
         if not received:
             loop.exec()
     finally:
@@ -354,9 +355,9 @@ def settle(ms: int) -> None:
     """Let the event loop run for ``ms`` (layouts, first paints, timers)."""
     loop = QEventLoop()
     QTimer.singleShot(ms, loop.quit)
-    check_stopped()
     waiting_in.append(loop)
     try:
+        check_stopped()  # as in wait_for_signal
         loop.exec()
     finally:
         waiting_in.remove(loop)

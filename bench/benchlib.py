@@ -483,12 +483,14 @@ def run_main(main: Callable[[], int], defer: Callable[[], bool] | None = None) -
     try:
         code = main()
     except SystemExit as leaving:
-        code = leaving.code if received_signal is None else 128 + received_signal
+        code = leaving.code
     except BaseException:  # noqa: BLE001 - any failure is reported the same way
         if received_signal is None:
             traceback.print_exc()
             print(f"the bench failed (exit code {EXIT_FAILED})", file=sys.stderr)
-            code = EXIT_FAILED
-        else:
-            code = 128 + received_signal
+        code = EXIT_FAILED
+    if received_signal is not None:
+        # Whatever ended main: the signal's own SystemExit, one raised in a Qt
+        # slot and dropped there, or a failure it caused (a child it stopped).
+        code = 128 + received_signal
     sys.exit(code)
