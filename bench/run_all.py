@@ -7,7 +7,7 @@ Run it with the project's interpreter::
 Each bench runs as its own process and prints its own details as it goes; this
 script collects their figures and prints the summary last. The history bench
 (bench_history.py) runs with ``--rows`` (200,000 by default, to keep the whole
-run near three minutes; pass ``--history-rows 1000000`` for the target's size).
+run near two and a half minutes; pass ``--history-rows 1000000`` for the target's size).
 Its history file is then reused: the start-up, command-line and responsiveness
 benches each add a line for the app on that history. ``--markdown`` writes the
 summary and the machine as a Markdown table (for bench/README.md).
