@@ -2369,10 +2369,14 @@ _UNKNOWN = Category.UNKNOWN
 
 def _row(values: tuple[Any, ...]) -> HistoryRow:
     """Build a row from the columns of ``_COLUMNS``, in that order."""
-    # The common case, checked cheaply: every column holds what this code writes
-    # (the times are checked by the conversion itself).
+    # The common case, checked cheaply: every column holds what this code writes,
+    # the times as whole milliseconds from 1970 to 2200 (see _LazyTime).
     if (
-        type(values[5]) is int
+        type(values[1]) is int
+        and _FAST_MS[0] <= values[1] <= _FAST_MS[1]
+        and type(values[2]) is int
+        and _FAST_MS[0] <= values[2] <= _FAST_MS[1]
+        and type(values[5]) is int
         and type(values[7]) is int
         and type(values[15]) is int
         and type(values[10]) in _INT_OR_NONE
@@ -2385,14 +2389,6 @@ def _row(values: tuple[Any, ...]) -> HistoryRow:
         and type(values[12]) in _STR_OR_NONE
         and type(values[16]) in _STR_OR_NONE
     ):
-        try:
-            # Exact to the millisecond for any date a run can have (the float
-            # has sub-microsecond resolution there), and twice as quick as
-            # timedelta.
-            started = datetime.fromtimestamp(values[1] / 1000, UTC)
-            finished = datetime.fromtimestamp(values[2] / 1000, UTC)
-        except (TypeError, OverflowError, OSError, ValueError):
-            return _careful_row(values)
         code = values[11]
         # The generated __init__ of a frozen dataclass sets each field through
         # object.__setattr__, which costs as much as reading the row from
@@ -2402,8 +2398,6 @@ def _row(values: tuple[Any, ...]) -> HistoryRow:
         row: HistoryRow = object.__new__(HistoryRow)
         row.__dict__.update(
             id=values[0],
-            started_at=started,
-            finished_at=finished,
             profile=values[3],
             gateway_url=values[4],
             plan_id=values[5],
@@ -2420,12 +2414,46 @@ def _row(values: tuple[Any, ...]) -> HistoryRow:
             app_version=values[16],
             facts=_StoredFacts(values[17]),
             sort_key=values[1],
+            _finished_ms=values[2],
         )
         return row
     return _careful_row(values)
 
 
 _INT_OR_NONE = frozenset({int, type(None)})
+_FAST_MS = (0, to_epoch_ms(datetime(2200, 1, 1, tzinfo=UTC)))
+"""Stored times :class:`_LazyTime` makes datetimes of, exactly (1970 to 2200);
+any other value is read by :func:`_careful_row`."""
+
+
+class _LazyTime:
+    """The ``started_at`` or ``finished_at`` of a row :func:`_row` read.
+
+    Building a page took as long as SQLite took to read it, and half of that
+    went on two datetimes a row, while the table shows a dozen of a page's
+    rows. So such a row keeps the stored milliseconds (``sort_key``,
+    ``_finished_ms``) and makes the datetime when it is first read, then keeps
+    it in the row, where it is found directly from then on (this descriptor
+    has no ``__set__``). Rows made any other way hold their datetimes and never
+    come here.
+    """
+
+    def __init__(self, name: str, stored: str) -> None:
+        self._name = name
+        self._stored = stored
+
+    def __get__(self, row: HistoryRow | None, owner: type | None = None) -> Any:
+        if row is None:
+            return self
+        # Exact to the millisecond within _FAST_MS (the float's resolution is
+        # under a microsecond there), and twice as quick as timedelta.
+        moment = datetime.fromtimestamp(row.__dict__[self._stored] / 1000, UTC)
+        row.__dict__[self._name] = moment
+        return moment
+
+
+setattr(HistoryRow, "started_at", _LazyTime("started_at", "sort_key"))  # noqa: B010
+setattr(HistoryRow, "finished_at", _LazyTime("finished_at", "_finished_ms"))  # noqa: B010
 _STR_OR_NONE = frozenset({str, type(None)})
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import os
@@ -224,6 +225,41 @@ def test_milliseconds_round_trip_exactly_over_a_century() -> None:
                 )
             )
             assert to_epoch_ms(row.started_at) == ms
+
+
+def stored(started: object, finished: object) -> tuple[object, ...]:
+    """The columns of a stored run, with these two times."""
+    return (
+        *(1, started, finished, None, "", 1, None, 1, None, "queued", None, None),
+        *(None, "", "", 0, None, "{}"),
+    )
+
+
+@pytest.mark.parametrize(
+    "ms",
+    [
+        0,
+        1,
+        to_epoch_ms(datetime(2026, 12, 4, 22, 42, 55, 575000, tzinfo=UTC)),
+        history._FAST_MS[1],
+        history._FAST_MS[1] + 1,  # past the quick path's range: read carefully
+        to_epoch_ms(datetime(9999, 12, 31, 23, 59, 59, 999000, tzinfo=UTC)),
+        -1,
+        -62_135_596_800_000,  # the first millisecond of year 1
+        1_764_888_175_575.0,  # a float, as a hand-edited file may hold
+    ],
+)
+def test_a_row_read_quickly_has_the_times_a_careful_read_gives(ms: object) -> None:
+    # The quick path makes its datetimes only when they are read.
+    quick = history._row(stored(ms, ms + 1))  # type: ignore[operator]
+    careful = history._careful_row(stored(ms, ms + 1))  # type: ignore[operator]
+    assert quick.started_at == careful.started_at
+    assert quick.finished_at == careful.finished_at
+    assert quick == careful
+    assert quick.to_dict() == careful.to_dict()
+    assert quick.cursor == careful.cursor
+    again = dataclasses.replace(history._row(stored(ms, ms)), title="t")
+    assert again.started_at == careful.started_at
 
 
 # --- filters -----------------------------------------------------------------------
