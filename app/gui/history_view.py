@@ -180,12 +180,16 @@ class HistoryModel(QAbstractTableModel):
         """Read the first page again; return how many runs are new at its top.
 
         After a run, the first page is mostly the runs shown with the new one
-        before them. Then the new runs are inserted and the rows past the first
-        page dropped, so the table repaints once and keeps its selection and
-        scroll position. Otherwise (runs deleted in between, for instance) the
-        model is reset, and None is returned.
+        before them. Then the new runs are inserted and every row below stays,
+        so the table keeps its selection and scroll position, however far down
+        they are (but rows past a first page that holds every run left, which
+        are gone from the file); past the rows the table may hold, the oldest
+        are let go.
+        Otherwise (runs deleted in between, for instance) the model is reset,
+        and None is returned.
         """
         shown = [row.id for row in self._rows]
+        exhausted = self._exhausted
         self._exhausted = False
         page = self._read_page(None)
         read = [row.id for row in page]
@@ -197,13 +201,24 @@ class HistoryModel(QAbstractTableModel):
             return None
         kept = len(read) - added
         if kept < len(self._rows):
-            self.beginRemoveRows(QModelIndex(), kept, len(self._rows) - 1)
-            del self._rows[kept:]
-            self.endRemoveRows()
+            if self._exhausted:
+                # The page holds every run left: those held below it are gone
+                # (the retention, or another process, removed them).
+                self.beginRemoveRows(QModelIndex(), kept, len(self._rows) - 1)
+                del self._rows[kept:]
+                self.endRemoveRows()
+            else:
+                # The rows below the first page still follow it.
+                self._exhausted = exhausted
         if added:
             self.beginInsertRows(QModelIndex(), 0, added - 1)
             self._rows[:0] = page[:added]
             self.endInsertRows()
+        if len(self._rows) > self._max_rows:
+            self.beginRemoveRows(QModelIndex(), self._max_rows, len(self._rows) - 1)
+            del self._rows[self._max_rows :]
+            self.endRemoveRows()
+            self._exhausted = False
         return added
 
     def set_colours(self, colours: dict[Category, QColor]) -> None:
@@ -648,6 +663,11 @@ class HistoryView(QWidget):
         self._fit_columns(1)
         if selected is not None:
             self._select(selected.id)
+            if self.history_model.position_of(selected.id) is None:
+                # Qt moved the selection to a neighbour; acting on it would
+                # act on another run.
+                self.table.clearSelection()
+                self._update_actions()
 
     def filters(self) -> HistoryFilter | None:
         """Return the filter the fields describe, or None while one is invalid."""
@@ -725,7 +745,7 @@ class HistoryView(QWidget):
             self,
             "Delete this run?",
             f"Delete the run of plan {row.plan_id} for user {row.user_id} started "
-            f"{_local_text(row)} from the history? This cannot be undone.",
+            f"{row.started_text} from the history? This cannot be undone.",
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
             QMessageBox.StandardButton.Cancel,
         )
@@ -1097,7 +1117,7 @@ class HistoryView(QWidget):
 
 def _cell_text(row: HistoryRow, column: int) -> str:
     if column == COL_STARTED:
-        return _local_text(row)
+        return row.started_text
     if column == COL_PROFILE:
         return row.profile or "—"
     if column == COL_PLAN:
@@ -1154,12 +1174,6 @@ def _typed_id(field: QLineEdit, what: str, problems: list[str]) -> int | None:
         problems.append(problem)
         return None
     return int(text) if text else None
-
-
-def _local_text(row: HistoryRow) -> str:
-    if row.started_at == UNKNOWN_TIME:
-        return "unknown"
-    return row.started_at.astimezone().strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _named(entry_id: int, name: str | None) -> str:

@@ -460,6 +460,48 @@ def test_refresh_shows_a_new_run_and_keeps_the_selection(
     assert view.profile_combo.findData("perf") > 0
 
 
+def test_a_run_keeps_the_selection_of_a_run_far_below_the_first_page(
+    qtbot: Any, store: HistoryStore, make_view: Any
+) -> None:
+    # Copy summary, Run again and Delete act on the selected run: after a run
+    # it must still be the one the person picked.
+    made = fill(store, 2 * PAGE_SIZE + 50)
+    view = make_view()
+    model = view.history_model
+    while model.canFetchMore(QModelIndex()):
+        model.fetchMore(QModelIndex())
+    picked = made[PAGE_SIZE + 40]
+    select(view, picked)
+
+    added = store.record(outcome(started_at=NOW + timedelta(seconds=1)))
+    view.refresh()
+
+    assert shown_ids(view) == [added, *made]
+    assert view.selected_row() is not None
+    assert view.selected_row().id == picked  # type: ignore[union-attr]
+    assert view.status_label.text() == f"{len(made) + 1} runs"
+
+
+def test_a_selected_run_let_go_at_the_cap_leaves_nothing_selected(
+    qtbot: Any, store: HistoryStore, make_view: Any, monkeypatch: Any
+) -> None:
+    monkeypatch.setattr(history_view, "MAX_ROWS", PAGE_SIZE + 50)
+    made = fill(store, 2 * PAGE_SIZE)
+    view = make_view()
+    model = view.history_model
+    view.table.scrollToBottom()
+    qtbot.waitUntil(lambda: model.rowCount() == PAGE_SIZE + 50, timeout=3000)
+    select(view, made[PAGE_SIZE + 49])  # the oldest run held
+
+    added = store.record(outcome(started_at=NOW + timedelta(seconds=1)))
+    view.refresh()
+
+    assert shown_ids(view) == [added, *made[: PAGE_SIZE + 49]]
+    assert model.capped
+    assert view.selected_row() is None
+    assert not view.delete_action.isEnabled()
+
+
 def test_every_control_has_an_accessible_name(make_view: Any) -> None:
     view = make_view()
     kinds = (QLineEdit, QComboBox, QPushButton, QCheckBox, QDateEdit, QTableView)
@@ -612,19 +654,19 @@ def test_after_a_run_a_big_history_is_counted_on_the_worker(
     store.record(outcome())
     view.refresh()
     assert counted == []  # not on the GUI thread
-    assert view.status_label.text() == f"{PAGE_SIZE} of {made + 1} runs shown"
+    assert view.status_label.text() == f"{PAGE_SIZE + 1} of {made + 1} runs shown"
 
     # Another run while the count is on its way: that count is stale.
     store.record(outcome())
     view.refresh()
     assert len(worker.jobs) == 1
-    assert view.status_label.text() == f"{PAGE_SIZE} of {made + 2} runs shown"
+    assert view.status_label.text() == f"{PAGE_SIZE + 2} of {made + 2} runs shown"
 
     # The worker's count also sees runs the retention removed.
     store.prune(None, PAGE_SIZE + 10)
     worker.finish()
     assert len(counted) == 2
-    assert view.status_label.text() == f"{PAGE_SIZE} of {PAGE_SIZE + 10} runs shown"
+    assert view.status_label.text() == f"{PAGE_SIZE + 2} of {PAGE_SIZE + 10} runs shown"
 
 
 def test_a_new_status_does_not_lay_out_the_tabs_holding_the_view(
