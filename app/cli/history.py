@@ -15,7 +15,6 @@ from app.cli.context import CliContext, reader_gone, warn
 from app.core.contract import parse_id
 from app.core.errors import InputError
 from app.core.history import (
-    UNKNOWN_TIME,
     FileCheck,
     FileState,
     HistoryFilter,
@@ -301,7 +300,7 @@ def _print_table(rows: list[HistoryRow], more: bool) -> None:
         return
     table = [
         (
-            _when(row),
+            row.started_text,
             row.profile or "-",
             _named(row.plan_id, row.plan_name),
             _named(row.user_id, row.user_name),
@@ -325,12 +324,6 @@ def _print_table(rows: list[HistoryRow], more: bool) -> None:
         print(f"{fixed}  {_cut(cells[-1], room)}".rstrip())
     if more:
         print(f"(showing the newest {len(rows)}; more runs match: use --limit N)")
-
-
-def _when(row: HistoryRow) -> str:
-    if row.started_at == UNKNOWN_TIME:
-        return "unknown"
-    return row.started_at.astimezone().strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _named(entry_id: int, name: str | None) -> str:

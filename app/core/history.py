@@ -302,6 +302,16 @@ class HistoryRow:
             return (self.sort_key, self.id)
         return (to_epoch_ms(self.started_at), self.id)
 
+    @property
+    def started_text(self) -> str:
+        """When the run started, in this machine's time zone, to the second.
+
+        "unknown" when the stored time could not be read.
+        """
+        if self.started_at == UNKNOWN_TIME:
+            return "unknown"
+        return _local(self.started_at).strftime("%Y-%m-%d %H:%M:%S")
+
     def summary(self) -> str:
         """Return a short plain-text summary to paste into a chat or a ticket."""
         status = "no answer" if self.http_status is None else f"HTTP {self.http_status}"
@@ -310,7 +320,7 @@ class HistoryRow:
         local = (
             "at an unknown time"
             if self.started_at == UNKNOWN_TIME
-            else self.started_at.astimezone().isoformat(sep=" ", timespec="seconds")
+            else _local(self.started_at).isoformat(sep=" ", timespec="seconds")
         )
         return "\n".join(
             [
@@ -1628,6 +1638,19 @@ def export_json(rows: Iterable[HistoryRow], stream: TextIO) -> int:
         written += 1
     stream.write("\n]\n" if written else "]\n")
     return written
+
+
+def _local(moment: datetime) -> datetime:
+    """Return ``moment`` in this machine's time zone.
+
+    Near the last moment a datetime can hold (year 9999, as a damaged or
+    hand-edited file may store), a zone east of UTC would carry it past that:
+    then it stays in UTC.
+    """
+    try:
+        return moment.astimezone()
+    except OverflowError:
+        return moment
 
 
 def to_epoch_ms(moment: datetime) -> int:

@@ -9,6 +9,7 @@ import json
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -260,6 +261,22 @@ def test_a_row_read_quickly_has_the_times_a_careful_read_gives(ms: object) -> No
     assert quick.cursor == careful.cursor
     again = dataclasses.replace(history._row(stored(ms, ms)), title="t")
     assert again.started_at == careful.started_at
+
+
+def test_the_last_stored_time_shows_in_a_zone_east_of_utc(monkeypatch) -> None:
+    # 9999-12-31 23:59:59.999 UTC is past what a datetime holds in Tokyo.
+    last = to_epoch_ms(datetime(9999, 12, 31, 23, 59, 59, 999000, tzinfo=UTC))
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    try:
+        row = history._row(stored(last, last))
+        assert row.started_text == "9999-12-31 23:59:59"
+        assert "started 9999-12-31 23:59:59+00:00" in row.summary()
+        ordinary = history._row(stored(1_764_888_175_575, 1_764_888_175_575))
+        assert ordinary.started_text == "2025-12-05 07:42:55"  # Tokyo time
+    finally:
+        monkeypatch.undo()
+        time.tzset()
 
 
 # --- filters -----------------------------------------------------------------------
