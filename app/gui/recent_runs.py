@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QEvent, Qt, Signal
+from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -15,11 +16,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.outcome import Outcome
+from app.core.outcome import Category, Outcome
 from app.gui import icons, theme
 from app.gui.result_panel import describe
 
 MAX_ROWS = 50
+CATEGORY_ROLE = Qt.ItemDataRole.UserRole + 1
+"""The :class:`Category` value of an item's run, to colour its icon for the scheme."""
 
 
 @dataclass(frozen=True)
@@ -49,7 +52,6 @@ class RecentRuns(QWidget):
         self.list.currentRowChanged.connect(self._on_list_current_row_changed)
 
         self.empty = QLabel("Runs of this session appear here.", self)
-        self.empty.setStyleSheet(f"color: {theme.muted_text(self).name()};")
 
         self.rerun_button = QPushButton("Run &again", self)
         self.rerun_button.setAccessibleName("Run again")
@@ -68,6 +70,7 @@ class RecentRuns(QWidget):
         layout.setContentsMargins(0, 6, 0, 0)
         layout.addWidget(self.list, 1)
         layout.addLayout(buttons)
+        self._apply_colours()
 
     def add(
         self, outcome: Outcome, plan_name: str | None, user_name: str | None
@@ -83,8 +86,8 @@ class RecentRuns(QWidget):
         label = theme.CATEGORY_LABEL[outcome.category]
         text = f"{when}   {label}  —  {'  ·  '.join(parts)}"
         item = QListWidgetItem(text)
-        tone = theme.category_tone(outcome.category, self)
-        item.setIcon(icons.icon(icons.outcome_icon_name(outcome.category), tone.accent))
+        item.setData(CATEGORY_ROLE, outcome.category.value)
+        item.setIcon(self._icon(outcome.category))
         item.setToolTip(outcome.title)
         item.setData(
             Qt.ItemDataRole.UserRole,
@@ -94,6 +97,22 @@ class RecentRuns(QWidget):
         while self.list.count() > MAX_ROWS:
             self.list.takeItem(self.list.count() - 1)
         self.empty.setVisible(False)
+
+    def changeEvent(self, event: QEvent) -> None:
+        """Recolour the icons and the hint when the scheme changes."""
+        super().changeEvent(event)
+        if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.StyleChange):
+            self._apply_colours()
+
+    def _apply_colours(self) -> None:
+        self.empty.setStyleSheet(f"color: {theme.muted_text(self).name()};")
+        for row in range(self.list.count()):
+            item = self.list.item(row)
+            item.setIcon(self._icon(Category(item.data(CATEGORY_ROLE))))
+
+    def _icon(self, category: Category) -> QIcon:
+        tone = theme.category_tone(category, self)
+        return icons.icon(icons.outcome_icon_name(category), tone.accent)
 
     def _on_list_current_row_changed(self, row: int) -> None:
         self.rerun_button.setEnabled(row >= 0)
