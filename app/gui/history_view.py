@@ -81,7 +81,7 @@ REMEMBERED_WIDTHS = 512
 
 PAGE_SIZE = 200
 MAX_ROWS = 10_000
-"""The most runs the table holds (about 1.7 KB each): scrolling stops there,
+"""The most runs the table holds (about 1.5 KB each): scrolling stops there,
 and the status line says to narrow the dates or the filters for older runs."""
 FILTER_DELAY_MS = 300
 EXPORT_STEP = 1000
@@ -180,13 +180,12 @@ class HistoryModel(QAbstractTableModel):
         """Read the first page again; return how many runs are new at its top.
 
         After a run, the first page is mostly the runs shown with the new one
-        before them. Then the new runs are inserted and every row below stays,
-        so the table keeps its selection and scroll position, however far down
-        they are (but rows past a first page that holds every run left, which
-        are gone from the file); past the rows the table may hold, the oldest
-        are let go.
-        Otherwise (runs deleted in between, for instance) the model is reset,
-        and None is returned.
+        before them. Then the new runs are inserted and every row below stays
+        (unless the first page holds every run left: rows below it are gone
+        from the file), so the table keeps its selection and scroll position
+        however far down they are; past the rows the table may hold, the
+        oldest are let go. Otherwise (runs deleted in between, for instance)
+        the model is reset, and None is returned.
         """
         shown = [row.id for row in self._rows]
         exhausted = self._exhausted
