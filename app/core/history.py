@@ -2444,6 +2444,7 @@ def _row(values: tuple[Any, ...]) -> HistoryRow:
 
 
 _INT_OR_NONE = frozenset({int, type(None)})
+_STR_OR_NONE = frozenset({str, type(None)})
 _FAST_MS = (0, to_epoch_ms(datetime(2200, 1, 1, tzinfo=UTC)))
 """Stored times :class:`_LazyTime` makes datetimes of, exactly (1970 to 2200);
 any other value is read by :func:`_careful_row`."""
@@ -2477,7 +2478,6 @@ class _LazyTime:
 
 setattr(HistoryRow, "started_at", _LazyTime("started_at", "sort_key"))  # noqa: B010
 setattr(HistoryRow, "finished_at", _LazyTime("finished_at", "_finished_ms"))  # noqa: B010
-_STR_OR_NONE = frozenset({str, type(None)})
 
 
 def _careful_row(values: tuple[Any, ...]) -> HistoryRow:
