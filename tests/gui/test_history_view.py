@@ -117,6 +117,20 @@ def select(view: HistoryView, row_id: int) -> None:
     view.table.selectRow(position)
 
 
+def scrolled_to_the_cap(
+    qtbot: Any, store: HistoryStore, make_view: Any, monkeypatch: Any
+) -> tuple[HistoryView, list[int]]:
+    """A view of 2 pages of runs that may hold 1¼: scrolled until it holds all it may."""
+    monkeypatch.setattr(history_view, "MAX_ROWS", PAGE_SIZE + 50)
+    made = fill(store, 2 * PAGE_SIZE)
+    view = make_view()
+    view.table.scrollToBottom()
+    qtbot.waitUntil(
+        lambda: view.history_model.rowCount() == PAGE_SIZE + 50, timeout=3000
+    )
+    return view, made
+
+
 # --- paging --------------------------------------------------------------------------
 
 
@@ -146,13 +160,8 @@ def test_the_table_holds_at_most_max_rows_and_says_how_to_see_older_runs(
 ) -> None:
     # Each fetched run costs the table memory: scrolling through a million
     # runs must not hold them all.
-    monkeypatch.setattr(history_view, "MAX_ROWS", PAGE_SIZE + 50)
-    made = fill(store, 2 * PAGE_SIZE)
-    view = make_view()
+    view, made = scrolled_to_the_cap(qtbot, store, make_view, monkeypatch)
     model = view.history_model
-
-    view.table.scrollToBottom()
-    qtbot.waitUntil(lambda: model.rowCount() == PAGE_SIZE + 50, timeout=3000)
     model.fetchMore(QModelIndex())
 
     assert model.rowCount() == PAGE_SIZE + 50
@@ -485,12 +494,8 @@ def test_a_run_keeps_the_selection_of_a_run_far_below_the_first_page(
 def test_a_selected_run_let_go_at_the_cap_leaves_nothing_selected(
     qtbot: Any, store: HistoryStore, make_view: Any, monkeypatch: Any
 ) -> None:
-    monkeypatch.setattr(history_view, "MAX_ROWS", PAGE_SIZE + 50)
-    made = fill(store, 2 * PAGE_SIZE)
-    view = make_view()
+    view, made = scrolled_to_the_cap(qtbot, store, make_view, monkeypatch)
     model = view.history_model
-    view.table.scrollToBottom()
-    qtbot.waitUntil(lambda: model.rowCount() == PAGE_SIZE + 50, timeout=3000)
     select(view, made[PAGE_SIZE + 49])  # the oldest run held
 
     added = store.record(outcome(started_at=NOW + timedelta(seconds=1)))
